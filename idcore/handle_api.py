@@ -1,0 +1,156 @@
+"""The Handle REST API blueprint (`/api/handles`), shared by both node kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from idcore.errors import HandleNotFound, InvalidHandle, NotResponsible, ProtocolError
+from idcore.identifier import Handle, parse_handle, parse_prefix, validate_prefix
+from idcore.records import PutRequest, RecordService
+from idcore.values import parse_values
+from idcore.web import json_body, json_response, query_bool, query_ints, query_types, values_answer
+
+Resolve = Callable[[str, Handle, list[int], list[str]], Response]
+"""Answer a GET: (handle as sent, parsed handle, index filters, type filters) → response."""
+
+EXTENSION = "idr.records"
+
+
+def records() -> RecordService:
+    """The RecordService of the running app."""
+    service: RecordService = current_app.extensions[EXTENSION]
+    return service
+
+
+def local_resolve(text: str, handle: Handle, indexes: list[int], types: list[str]) -> Response:
+    """Answer from this node's own store."""
+    return values_answer(text, records().resolve(handle, indexes, types))
+
+
+def _parse_path(text: str) -> Handle:
+    try:
+        return parse_handle(text)
+    except InvalidHandle as exc:
+        exc.handle = text
+        raise
+
+
+def handles_blueprint(
+    resolve: Resolve = local_resolve, before_write: Callable[[Handle], None] | None = None
+) -> Blueprint:
+    """Routes of the Handle REST API; `resolve` decides how GETs are answered."""
+    bp = Blueprint("handles", __name__)
+
+    @bp.get("/api/handles/<path:text>")
+    def get_handle(text: str) -> Response:
+        handle = _parse_path(text)
+        return resolve(text, handle, query_ints(request, "index"), query_types(request))
+
+    @bp.put("/api/handles/<path:text>")
+    def put_handle(text: str) -> Response:
+        mint = query_bool(request, "mintNewSuffix", False)
+        if mint and text.endswith("/"):
+            prefix = text[:-1]
+            validate_prefix(prefix)
+            handle = Handle(prefix, "")
+        else:
+            handle = _parse_path(text)
+        if before_write:
+            before_write(handle)
+        service = records()
+        service.check_home(handle if handle.suffix else Handle(handle.prefix, "x"))
+        identity = service.authenticate(request.headers.get("Authorization"))
+        body = json_body(request)
+        raw_values = _values_of(body, text)
+        values = parse_values(raw_values)
+        indexes = _index_param(request.args.getlist("index"), [v.index for v in values])
+        put = PutRequest(
+            handle=handle,
+            values=values,
+            indexes=indexes,
+            overwrite=query_bool(request, "overwrite", True),
+            mint_suffix=mint,
+        )
+        result = service.put(put, identity)
+        status = 201 if result.created else 200
+        return json_response({"responseCode": 1, "handle": result.handle}, status)
+
+    @bp.delete("/api/handles/<path:text>")
+    def delete_handle(text: str) -> Response:
+        handle = _parse_path(text)
+        if before_write:
+            before_write(handle)
+        service = records()
+        service.check_home(handle)
+        identity = service.authenticate(request.headers.get("Authorization"))
+        service.delete(handle, query_ints(request, "index"), identity)
+        return json_response({"responseCode": 1, "handle": text})
+
+    @bp.get("/api/handles")
+    def list_handles() -> Response:
+        raw = request.args.get("prefix")
+        if not raw:
+            raise ProtocolError("listing needs ?prefix=<prefix>, e.g. ?prefix=88.168.1")
+        prefix = parse_prefix(raw)
+        page = _optional_int("page")
+        size = _optional_int("pageSize")
+        service = records()
+        try:
+            service.check_home(Handle(prefix, "x"))
+        except NotResponsible:
+            if prefix.upper() != "0.NA":
+                raise
+        total, handles = service.list_handles(prefix, page, size)
+        return json_response({"prefix": raw, "totalCount": str(total), "handles": handles})
+
+    return bp
+
+
+def _optional_int(name: str) -> int | None:
+    values = query_ints(request, name)
+    if not values:
+        return None
+    if name == "pageSize" and values[0] == 0:
+        raise ProtocolError("pageSize must be at least 1")
+    return values[0]
+
+
+def _values_of(body: Any, path_handle: str) -> Any:
+    if isinstance(body, list):
+        return body
+    if not isinstance(body, dict):
+        raise ProtocolError('the body must be {"values": [...]} or a JSON array of values')
+    named = body.get("handle")
+    if named is not None and (not isinstance(named, str) or named.upper() != path_handle.upper()):
+        raise ProtocolError(
+            f"body names handle {named!r} but the path names {path_handle!r}: they must match"
+        )
+    if "values" not in body:
+        raise ProtocolError("the body has no 'values' list")
+    return body["values"]
+
+
+def _index_param(raw: list[str], body_indexes: list[int]) -> list[int] | None:
+    if not raw:
+        return None
+    if raw == ["various"]:
+        return []
+    wanted: list[int] = []
+    for item in raw:
+        for part in item.split(","):
+            try:
+                wanted.append(int(part))
+            except ValueError:
+                raise ProtocolError(f"index={part!r} is not an integer or 'various'") from None
+    if sorted(set(wanted)) != sorted(set(body_indexes)):
+        raise ProtocolError(
+            f"index= lists {sorted(set(wanted))} but the body carries {sorted(body_indexes)}: "
+            "they must be the same (or use index=various)"
+        )
+    return wanted
+
+
+__all__ = ["EXTENSION", "HandleNotFound", "handles_blueprint", "local_resolve", "records"]

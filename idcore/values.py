@@ -1,0 +1,209 @@
+"""Handle values and records as pydantic models, with the data formats of the REST API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from idcore.errors import InvalidValue
+
+DEFAULT_TTL = 86400
+MAX_VALUE_CHARS = 4000
+MAX_VALUES_PER_RECORD = 1000
+PUBLIC_READ_PERMISSIONS = "1110"
+SECRET_PERMISSIONS = "1100"
+
+# Bit order of HS_ADMIN permissions, most significant first (PROTOCOL.md).
+ADMIN_PERMISSION_BITS = (
+    "listHandles",
+    "readValue",
+    "addAdmin",
+    "removeAdmin",
+    "modifyAdmin",
+    "addValue",
+    "removeValue",
+    "modifyValue",
+    "delDerivedPrefix",
+    "addDerivedPrefix",
+    "deleteHandle",
+    "addHandle",
+)
+ALL_PERMISSIONS = "111111111111"
+
+DataFormat = Literal["string", "base64", "hex", "admin", "vlist", "site", "key"]
+
+
+def now_iso() -> str:
+    """Current UTC time in the Handle API's timestamp form."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class AdminRef(BaseModel):
+    """HS_ADMIN data: who administers the record, and with which rights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    handle: str = Field(min_length=1, max_length=255)
+    # pyhandle sends the index as a string ("200"); the API answers an int.
+    index: int = Field(ge=0, le=2**31 - 1)
+    permissions: str = Field(default=ALL_PERMISSIONS, pattern=r"^[01]{1,12}$")
+
+    @field_validator("permissions")
+    @classmethod
+    def _pad(cls, bits: str) -> str:
+        # Handle tools pad short permission strings with zeros.
+        return bits.ljust(12, "0")
+
+    def allows(self, right: str) -> bool:
+        """True if the named permission bit is set."""
+        return self.permissions[ADMIN_PERMISSION_BITS.index(right)] == "1"
+
+
+class HandleRef(BaseModel):
+    """One entry of an HS_VLIST: a handle value reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    handle: str = Field(min_length=1, max_length=255)
+    index: int = Field(ge=0, le=2**31 - 1)
+
+
+class ValueData(BaseModel):
+    """The `data` member of a value: a format and a value of that format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: DataFormat
+    value: Any
+
+    @model_validator(mode="after")
+    def _check(self) -> ValueData:
+        fmt, raw = self.format, self.value
+        if fmt in ("string", "base64", "hex"):
+            if not isinstance(raw, str):
+                raise ValueError(f"data of format {fmt!r} must be a string")
+            if len(raw) > MAX_VALUE_CHARS:
+                raise ValueError(f"data is {len(raw)} characters: the limit is {MAX_VALUE_CHARS}")
+            if fmt == "base64":
+                try:
+                    base64.b64decode(raw, validate=True)
+                except binascii.Error as exc:
+                    raise ValueError(f"data is not valid base64: {exc}") from None
+            if fmt == "hex":
+                try:
+                    bytes.fromhex(raw)
+                except ValueError:
+                    raise ValueError("data is not valid hex") from None
+        elif fmt == "admin":
+            self.value = AdminRef.model_validate(raw).model_dump()
+        elif fmt == "vlist":
+            if not isinstance(raw, list):
+                raise ValueError("data of format 'vlist' must be a list of {handle, index}")
+            self.value = [HandleRef.model_validate(item).model_dump() for item in raw]
+        elif fmt == "site":
+            if not isinstance(raw, dict) or not isinstance(raw.get("servers"), list):
+                raise ValueError("data of format 'site' must be an object with a 'servers' list")
+        elif fmt == "key" and not isinstance(raw, dict | str):
+            raise ValueError("data of format 'key' must be a JWK object or a string")
+        return self
+
+
+class HandleValue(BaseModel):
+    """One value of a handle record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    index: int = Field(ge=1, le=2**31 - 1)
+    type: str = Field(min_length=0, max_length=255)
+    data: ValueData
+    ttl: int | str = DEFAULT_TTL
+    timestamp: str | None = None
+    permissions: str | None = Field(default=None, pattern=r"^[01]{4}$")
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _strict_index(cls, raw: Any) -> Any:
+        # Reject 1.5 and True; accept "3" as pyhandle-era clients send strings.
+        if isinstance(raw, bool) or isinstance(raw, float):
+            raise ValueError("index must be an integer")
+        return raw
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _bare_string(cls, raw: Any) -> Any:
+        # PUT bodies may give data as a bare string (PROTOCOL.md).
+        if isinstance(raw, str):
+            return {"format": "string", "value": raw}
+        return raw
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, ttl: int | str) -> int | str:
+        if isinstance(ttl, int):
+            if ttl < 0:
+                raise ValueError("ttl must be zero or more seconds")
+            return ttl
+        try:
+            datetime.fromisoformat(ttl.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                "ttl must be seconds (an integer) or an ISO-8601 expiry time"
+            ) from None
+        return ttl
+
+    def to_wire(self) -> dict[str, Any]:
+        """The value as the REST API shows it."""
+        out: dict[str, Any] = {
+            "index": self.index,
+            "type": self.type,
+            "data": {"format": self.data.format, "value": self.data.value},
+            "ttl": self.ttl,
+            "timestamp": self.timestamp or now_iso(),
+        }
+        if self.permissions and self.permissions != PUBLIC_READ_PERMISSIONS:
+            out["permissions"] = self.permissions
+        return out
+
+
+def parse_values(raw: Any) -> list[HandleValue]:
+    """Validate a list of wire values; every problem is reported in one InvalidValue."""
+    if not isinstance(raw, list):
+        raise InvalidValue("'values' must be a list of {index, type, data} objects")
+    if len(raw) > MAX_VALUES_PER_RECORD:
+        raise InvalidValue(f"{len(raw)} values in one record: the limit is {MAX_VALUES_PER_RECORD}")
+    values: list[HandleValue] = []
+    problems: list[str] = []
+    for position, item in enumerate(raw):
+        try:
+            values.append(HandleValue.model_validate(item))
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "value"
+                problems.append(f"values[{position}].{where}: {err['msg']}")
+    if problems:
+        raise InvalidValue("invalid value: " + "; ".join(problems[:10]), problems=problems)
+    seen: set[int] = set()
+    for value in values:
+        if value.index in seen:
+            raise InvalidValue(f"index {value.index} appears more than once: indexes are unique")
+        seen.add(value.index)
+    return values
+
+
+def value_is_public(value: dict[str, Any]) -> bool:
+    """True if an anonymous reader may see this wire value (publicRead bit)."""
+    perms = value.get("permissions")
+    return not perms or perms[2] == "1"
+
+
+def admin_refs(values: list[dict[str, Any]]) -> list[AdminRef]:
+    """The HS_ADMIN entries of a record."""
+    out = []
+    for value in values:
+        if value.get("type") == "HS_ADMIN" and value["data"].get("format") == "admin":
+            out.append(AdminRef.model_validate(value["data"]["value"]))
+    return out

@@ -1,0 +1,101 @@
+"""Recursion: resolve at the secondary node that homes a prefix, caching by TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from clients.cache import TTLCache, record_ttl
+from idcore.errors import (
+    HandleError,
+    HandleNotFound,
+    NodeTimeout,
+    NodeUnreachable,
+    ServerError,
+    error_for_code,
+)
+from idcore.identifier import Handle
+
+_NOT_FOUND: list[dict[str, Any]] = []
+
+
+class UpstreamGatewayError(NodeUnreachable):
+    """The secondary node could not be reached (HTTP 502)."""
+
+    @property
+    def http_status(self) -> int:
+        """Gateway semantics: the top-level node is fine, the node behind it is not."""
+        return 502
+
+
+class UpstreamTimeout(NodeTimeout):
+    """The secondary node did not answer in time (HTTP 504)."""
+
+    @property
+    def http_status(self) -> int:
+        """Gateway timeout."""
+        return 504
+
+
+class Upstream:
+    """Fetches whole records from secondary nodes and caches answers (negative ones briefly)."""
+
+    def __init__(self, *, timeout: float, negative_ttl: float, capacity: int) -> None:
+        self.timeout = timeout
+        self.negative_ttl = negative_ttl
+        self.cache: TTLCache[list[dict[str, Any]]] = TTLCache(capacity)
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def fetch(self, base_url: str, handle: Handle, fresh: bool = False) -> list[dict[str, Any]]:
+        """All public values of a record at its home node; HandleNotFound if it has none."""
+        key = handle.key
+        if not fresh:
+            cached = self.cache.get(key)
+            if cached is _NOT_FOUND:
+                raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+            if cached is not None:
+                return cached
+        values = self._get(base_url, handle)
+        if values is None:
+            self.cache.put(key, _NOT_FOUND, self.negative_ttl)
+            raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+        self.cache.put(key, values, record_ttl(values))
+        return values
+
+    def _get(self, base_url: str, handle: Handle) -> list[dict[str, Any]] | None:
+        url = f"{base_url}/api/handles/{handle.text}"
+        try:
+            resp = self.session.get(url, timeout=self.timeout)
+        except requests.Timeout:
+            raise UpstreamTimeout(
+                f"node {base_url} did not answer within {self.timeout}s",
+                url=base_url,
+                handle=handle.text,
+            ) from None
+        except requests.RequestException as exc:
+            raise UpstreamGatewayError(
+                f"node {base_url} is unreachable: {type(exc).__name__}",
+                url=base_url,
+                handle=handle.text,
+            ) from None
+        try:
+            body = resp.json()
+            code = int(body.get("responseCode", 2))
+        except (ValueError, AttributeError):
+            raise ServerError(
+                f"node {base_url} answered HTTP {resp.status_code} without Handle JSON",
+                handle=handle.text,
+            ) from None
+        if code in (1, 200) and resp.status_code == 200:
+            values: list[dict[str, Any]] = body.get("values", [])
+            return values
+        if code == 100:
+            return None
+        err: HandleError = error_for_code(code)(
+            f"node {base_url}: {body.get('message', 'error')}", handle=handle.text
+        )
+        raise err

@@ -1,0 +1,1 @@
+"""Compatibility tests against Handle System clients."""

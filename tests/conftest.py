@@ -1,0 +1,43 @@
+"""Fixtures shared by every test suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.redis_server import RedisServer, redis_available
+
+# --- Redis -------------------------------------------------------------------
+
+
+def _require_redis() -> bool:
+    """True when a missing redis-server must fail the run instead of skipping (CI)."""
+    return os.environ.get("IDR_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the whole session (never the shared one on 6379)."""
+    if not redis_available():
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if _require_redis():
+            pytest.fail(f"IDR_REQUIRE_REDIS=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The private server's URL; the server is emptied (and revived if killed) after the test."""
+    yield redis_server.url
+    if not redis_server.running:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()

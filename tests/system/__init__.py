@@ -1,0 +1,1 @@
+"""System tests: whole nodes and hierarchies over HTTP."""
