@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idcore.identifier import NA_PREFIX, Handle, ancestors, fold, is_within
+from idcore.site import site_url
 from idcore.store import Record, Store
 
 
@@ -25,19 +26,6 @@ class Delegation:
     def base_url(self) -> str:
         """HTTP base URL of the primary site's first server."""
         return site_url(self.sites[0]) if self.sites else ""
-
-
-def site_url(site_value: dict[str, Any]) -> str:
-    """The HTTP base URL an HS_SITE value describes."""
-    site = site_value["data"]["value"]
-    for attr in site.get("attributes", []):
-        if attr.get("name") == "baseUrl":
-            return str(attr["value"]).rstrip("/")
-    server = site["servers"][0]
-    port = next(
-        (i["port"] for i in server.get("interfaces", []) if i.get("protocol") == "HTTP"), 80
-    )
-    return f"http://{server['address']}:{port}"
 
 
 class Registry:
