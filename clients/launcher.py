@@ -133,6 +133,8 @@ class Hierarchy:
             # Workers may outlive the master for a moment: make sure the group is gone.
             _signal_group(node.process, signal.SIGKILL)
         self.nodes.clear()
+        # hierarchy.json describes what runs: nothing does any more.
+        (self.data_dir / HIERARCHY_FILE).unlink(missing_ok=True)
 
     def describe(self) -> dict[str, Any]:
         """The machine-readable description of what runs (hierarchy.json)."""
