@@ -1,4 +1,4 @@
-"""The client library: resolve identifiers through the top-level nodes, recursively or iteratively."""
+"""The client library: resolve identifiers through the top-level nodes (recursive or iterative)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,9 @@ class Resolver:
             if hit is not None:
                 return _copy_as_cached(hit, handle.text)
             if self._missing.get(key):
-                raise HandleNotFound(f"handle {handle.text!r} not found (cached)", handle=handle.text)
+                raise HandleNotFound(
+                    f"handle {handle.text!r} not found (cached)", handle=handle.text
+                )
         try:
             record = self._resolve_uncached(handle, fresh)
         except HandleNotFound:

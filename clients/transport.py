@@ -20,7 +20,9 @@ class WSGIAdapter(BaseAdapter):
         super().__init__()
         self.app = app
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         """Call the app with the request and wrap its answer as a requests.Response."""
         url = urlsplit(request.url or "")
         body = request.body
@@ -30,7 +32,7 @@ class WSGIAdapter(BaseAdapter):
             method=request.method or "GET",
             path=url.path,
             query_string=url.query,
-            headers=dict(request.headers),
+            headers=list(request.headers.items()),
             data=body or b"",
             base_url=f"{url.scheme}://{url.netloc}",
         )

@@ -1,4 +1,4 @@
-"""Deterministic demo data: enterprises and identifiers on every secondary node (all marked demo)."""
+"""Deterministic demo data: enterprises and identifiers on every secondary node (marked demo)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,8 @@ def build_demo(topology: Topology, seed: int = 2024, top_url: str | None = None)
                     123 + n if (spec.name, position) == ("furniture", 1) else rng.randint(1, 9999)
                 )
                 handle = f"{ent.prefix}/{stem}-2024-{serial:06d}"
-                stamp = f"2024-{rng.randint(3, 9):02d}-{rng.randint(10, 28):02d}T0{rng.randint(1, 9)}:00:00Z"
+                month, day, hour = rng.randint(3, 9), rng.randint(10, 28), rng.randint(1, 9)
+                stamp = f"2024-{month:02d}-{day:02d}T0{hour}:00:00Z"
                 values = [
                     _value(1, "URL", f"{top}/t/{handle}", stamp),
                     _value(2000, "name", f"{zh}（演示） / {en} (demo)", stamp),

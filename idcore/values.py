@@ -128,7 +128,7 @@ class HandleValue(BaseModel):
     @classmethod
     def _strict_index(cls, raw: Any) -> Any:
         # Reject 1.5 and True; accept "3" as pyhandle-era clients send strings.
-        if isinstance(raw, bool) or isinstance(raw, float):
+        if isinstance(raw, bool | float):
             raise ValueError("index must be an integer")
         return raw
 

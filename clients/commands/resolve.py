@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from clients.console import EXIT_OK, add_top_option, out, top_level_urls
-from clients.resolver import Resolver
+from clients.resolver import Mode, Resolver
 
 
 def _render_data(value: dict[str, Any]) -> str:
@@ -21,7 +21,7 @@ def _render_data(value: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve one identifier and print it as a table or Handle JSON."""
-    mode = "iterative" if args.iterative else "recursive"
+    mode: Mode = "iterative" if args.iterative else "recursive"
     with Resolver(top_level_urls(args), mode=mode, timeout=args.timeout) as resolver:
         record = resolver.resolve(
             args.identifier, types=args.type or (), indexes=args.index or (), fresh=args.fresh
