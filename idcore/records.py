@@ -34,6 +34,9 @@ from idcore.values import (
 
 SECKEY_INDEX = 300
 
+Validator = Callable[[Record], None]
+"""Checks a record about to be written; raises InvalidValue (202) to refuse it."""
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -85,12 +88,14 @@ class RecordService:
         admin_handle: str,
         homes: Callable[[Handle], bool],
         describe_home: str,
+        validator: Validator | None = None,
     ) -> None:
         self.store = store
         self.admin = Identity(SECKEY_INDEX, admin_handle)
         self._homes = homes
         self._describe_home = describe_home
         self._verifier = SecretVerifier()
+        self.validator = validator
 
     # -- reading -----------------------------------------------------------------
 
@@ -206,14 +211,14 @@ class RecordService:
                     values = incoming
                     if not any(v["type"] == "HS_ADMIN" for v in values):
                         values = [*values, self._default_admin(identity, values, stamp)]
-                    return Record(handle.text, sorted(values, key=_by_index))
+                    return self._checked(Record(handle.text, sorted(values, key=_by_index)))
                 if not request.overwrite:
                     raise HandleAlreadyExists(
                         f"handle {handle.text!r} already exists (overwrite=false)",
                         handle=handle.text,
                     )
                 self.require(identity, "modifyValue", handle, current)
-                return Record(current.handle, sorted(incoming, key=_by_index))
+                return self._checked(Record(current.handle, sorted(incoming, key=_by_index)))
             if current is None:
                 raise HandleNotFound(
                     f"handle {handle.text!r} not found: create it with a PUT without index=",
@@ -234,7 +239,7 @@ class RecordService:
                     if not request.overwrite:
                         created = True
                 existing[value["index"]] = value
-            return Record(current.handle, sorted(existing.values(), key=_by_index))
+            return self._checked(Record(current.handle, sorted(existing.values(), key=_by_index)))
 
         self.store.mutate(handle.key, change)
         return WriteResult(handle.text, created)
@@ -257,9 +262,15 @@ class RecordService:
                 raise ValuesNotFound(
                     f"{handle.text!r} has no value at index {sorted(wanted)}", handle=handle.text
                 )
-            return Record(current.handle, kept)
+            return self._checked(Record(current.handle, kept))
 
         self.store.mutate(handle.key, change)
+
+    def _checked(self, record: Record) -> Record:
+        # Templates (and later signatures) see the record exactly as it will be stored.
+        if self.validator is not None:
+            self.validator(record)
+        return record
 
     def _prepare(self, value: HandleValue, stamp: str) -> dict[str, Any]:
         wire = value.to_wire()
