@@ -14,7 +14,7 @@ from clients.resolver import DEFAULT_TOP_LEVEL
 EXIT_OK, EXIT_HANDLE_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def data_dir(args: argparse.Namespace) -> Path:

@@ -102,22 +102,27 @@ class Hierarchy:
         """Poll /_emulator/ready on every node until all answer 200."""
         deadline = time.monotonic() + timeout
         pending = dict(self.nodes)
-        session = requests.Session()
-        while pending:
-            for name, node in list(pending.items()):
-                if node.process.poll() is not None:
-                    tail = node.log_path.read_text("utf-8", "replace")[-2000:]
-                    raise LaunchError(f"node {name} exited with {node.process.returncode}:\n{tail}")
-                try:
-                    resp = session.get(f"{node.url}/_emulator/ready", timeout=0.5)
-                    if resp.status_code == 200:
-                        del pending[name]
-                except requests.RequestException:
-                    pass
-            if pending and time.monotonic() > deadline:
-                raise LaunchError(f"nodes not ready after {timeout}s: {sorted(pending)}")
-            if pending:
-                time.sleep(0.05)
+        # No kept-alive connection may outlive the poll (one left behind by a timed-out request
+        # included): a node holding an idle one lingers 2 s when stopped.
+        with requests.Session() as session:
+            session.headers["Connection"] = "close"
+            while pending:
+                for name, node in list(pending.items()):
+                    if node.process.poll() is not None:
+                        tail = node.log_path.read_text("utf-8", "replace")[-2000:]
+                        raise LaunchError(
+                            f"node {name} exited with {node.process.returncode}:\n{tail}"
+                        )
+                    try:
+                        resp = session.get(f"{node.url}/_emulator/ready", timeout=0.5)
+                        if resp.status_code == 200:
+                            del pending[name]
+                    except requests.RequestException:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise LaunchError(f"nodes not ready after {timeout}s: {sorted(pending)}")
+                if pending:
+                    time.sleep(0.05)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM every node's process group, then SIGKILL what is left."""

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from idcore.codes import ResponseCode
@@ -40,6 +40,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HandleError)
     def _handle_error(error: HandleError) -> Response:
+        # Every Handle error names the handle asked about (pyhandle reads it).
+        if error.handle is None and request.view_args and "text" in request.view_args:
+            error.handle = str(request.view_args["text"])
         return error_response(error)
 
     @app.errorhandler(HTTPException)

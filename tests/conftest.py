@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from clients.launcher import Hierarchy
+from tests.support.hierarchy import start_hierarchy
 from tests.support.redis_server import RedisServer, redis_available
 
 # --- Redis -------------------------------------------------------------------
@@ -41,3 +43,16 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
         client.flushall()
     finally:
         client.close()
+
+
+# --- Hierarchy of real node processes ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running_hierarchy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hierarchy]:
+    """The full default hierarchy on SQLite, as real processes on free ports, for one module."""
+    hierarchy = start_hierarchy(tmp_path_factory.mktemp("hierarchy"))
+    try:
+        yield hierarchy
+    finally:
+        hierarchy.stop()
