@@ -71,12 +71,19 @@ def parse_basic(header: str | None) -> Credentials:
     user, sep, secret = decoded.partition(":")
     if not sep:
         raise InvalidCredential("the Basic credentials lack the ':' between user and secret")
+    if user.isdigit():
+        # `300:88.168.1/ADMIN:secret` (identity not percent-encoded): the identity
+        # runs to the second ':' and the secret is the rest.
+        handle, sep, rest = secret.partition(":")
+        if sep and "/" in handle:
+            user, secret = f"{user}:{handle}", rest
     return Credentials(parse_identity(user), secret)
 
 
 def basic_header(identity: str, secret: str) -> str:
-    """The Authorization header value for an identity and secret."""
-    token = base64.b64encode(f"{identity}:{secret}".encode()).decode()
+    """The Authorization header value for an identity and secret (pyhandle's `300%3A…` form)."""
+    user = identity.replace(":", "%3A")
+    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
     return f"Basic {token}"
 
 

@@ -1,14 +1,15 @@
 """One exception tree for nodes and clients, each class tied to a Handle response code.
 
 HandleError
-├── ProtocolError (4)            ├── HandleNotFound (100)
+├── ProtocolError (4)            ├── HandleNotFound (100, also LookupError)
 ├── ServerError (2)              ├── HandleAlreadyExists (101)
 ├── ServerBusy (3)               ├── InvalidHandle (102, also ValueError)
 ├── OperationNotSupported (5)    ├── ValuesNotFound (200)
 ├── ServerReadOnly (7)           ├── ValueAlreadyExists (201)
 ├── NotResponsible (301)         ├── InvalidValue (202, also ValueError)
-├── Referral (303)               ├── InvalidAdmin (400)
-├── AuthError                    │   └── (also PermissionError)
+├── ServiceReferral (302)        └── Referral (303)
+├── AuthError (also PermissionError)
+│   ├── InvalidAdmin (400)
 │   ├── InsufficientPermissions (401)
 │   ├── AuthenticationNeeded (402)
 │   ├── AuthenticationFailed (403)
@@ -129,6 +130,12 @@ class Referral(HandleError):
     code = ResponseCode.PREFIX_REFERRAL
 
 
+class ServiceReferral(HandleError):
+    """Ask another service: the answer names where the handle is served (302)."""
+
+    code = ResponseCode.SERVICE_REFERRAL
+
+
 class AuthError(HandleError, PermissionError):
     """Root of authentication and authorisation failures."""
 
@@ -198,6 +205,7 @@ _BY_CODE: dict[ResponseCode, type[HandleError]] = {
         ValueAlreadyExists,
         InvalidValue,
         NotResponsible,
+        ServiceReferral,
         Referral,
         InvalidAdmin,
         InsufficientPermissions,
@@ -212,5 +220,6 @@ def error_for_code(code: int) -> type[HandleError]:
     """The exception class a client raises for a response code."""
     try:
         return _BY_CODE[ResponseCode(code)]
-    except ValueError:
+    except (ValueError, KeyError):
+        # An unknown code, or one that is not an error (1): a generic HandleError.
         return HandleError

@@ -16,7 +16,8 @@ NA_PREFIX = "0.NA"
 # System allows letters too (0.NA, 20.500.12345), so accept both and let the node
 # decide whether it homes the prefix.
 _SEGMENT = re.compile(r"[0-9A-Za-z_-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1 (U+0080-U+009F): every Unicode control character (category Cc).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -158,6 +159,11 @@ def from_scan(code: str) -> Handle:
 def _handle_in_path(path: str) -> str:
     """Find `prefix/suffix` inside a URL path such as `/t/88.168.1/X` or `/api/handles/…`."""
     segments = [s for s in path.split("/") if s]
+    for i in range(len(segments) - 2):
+        # A Handle API URL: everything after /api/handles/ is the handle, including
+        # `0.NA/88.168` and a bare prefix (`/api/handles/88.168`).
+        if segments[i] == "api" and segments[i + 1] == "handles":
+            return "/".join(segments[i + 2 :])
     for i, segment in enumerate(segments[:-1]):
         if _looks_like_prefix(segment):
             return "/".join(segments[i:])

@@ -42,6 +42,13 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _no_bool_or_float(raw: Any) -> Any:
+    """An index is an integer (or its decimal string): never True or 1.0."""
+    if isinstance(raw, bool | float):
+        raise ValueError("index must be an integer")
+    return raw
+
+
 class AdminRef(BaseModel):
     """HS_ADMIN data: who administers the record, and with which rights."""
 
@@ -51,6 +58,11 @@ class AdminRef(BaseModel):
     # pyhandle sends the index as a string ("200"); the API answers an int.
     index: int = Field(ge=0, le=2**31 - 1)
     permissions: str = Field(default=ALL_PERMISSIONS, pattern=r"^[01]{1,12}$")
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _strict_index(cls, raw: Any) -> Any:
+        return _no_bool_or_float(raw)
 
     @field_validator("permissions")
     @classmethod
@@ -70,6 +82,11 @@ class HandleRef(BaseModel):
 
     handle: str = Field(min_length=1, max_length=255)
     index: int = Field(ge=0, le=2**31 - 1)
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _strict_index(cls, raw: Any) -> Any:
+        return _no_bool_or_float(raw)
 
 
 class ValueData(BaseModel):
@@ -128,9 +145,7 @@ class HandleValue(BaseModel):
     @classmethod
     def _strict_index(cls, raw: Any) -> Any:
         # Reject 1.5 and True; accept "3" as pyhandle-era clients send strings.
-        if isinstance(raw, bool | float):
-            raise ValueError("index must be an integer")
-        return raw
+        return _no_bool_or_float(raw)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -138,6 +153,13 @@ class HandleValue(BaseModel):
         # PUT bodies may give data as a bare string (PROTOCOL.md).
         if isinstance(raw, str):
             return {"format": "string", "value": raw}
+        return raw
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl_not_bool(cls, raw: Any) -> Any:
+        if isinstance(raw, bool):
+            raise ValueError("ttl must be seconds (an integer) or an ISO-8601 expiry time")
         return raw
 
     @field_validator("ttl")
