@@ -1,0 +1,10 @@
+"""The client side: Resolver and tracer library, the `idr` CLI, QR labels and scanning."""
+
+from clients.resolver import ResolvedRecord as ResolvedRecord
+from clients.resolver import Resolver as Resolver
+from clients.trace_result import Trace as Trace
+from clients.trace_result import TraceError as TraceError
+from clients.trace_result import TraceRecord as TraceRecord
+from clients.tracer import trace as trace
+
+__all__ = ["ResolvedRecord", "Resolver", "Trace", "TraceError", "TraceRecord", "trace"]

@@ -1,0 +1,326 @@
+"""The tracer: follow every `TRACE.*` value of a record across nodes, in parallel.
+
+`run_trace(root, fetch)` drives the pure `Walk` (clients/walk.py) with any fetch function
+`fetch(handle) -> (values, node)`: the client library resolves through the top-level
+nodes (`trace()`), the top-level node fetches in-process from the secondary nodes
+(resolver/trace_api.py). Everything the walk has queued is fetched at once, so a trace
+costs about its longest chain of dependent hops; an overall deadline bounds it, and every
+identifier that could not be fetched is named with its reason instead of failing the
+whole trace. The result is a `Trace` (clients/trace_result.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ConnectTimeout
+
+from clients.resolver import DEFAULT_TOP_LEVEL, Resolver
+from clients.trace_result import (
+    EnterpriseInfo,
+    NodeInfo,
+    Trace,
+    TraceError,
+    TraceRecord,
+    enterprise_names,
+    event_time,
+    first_data,
+    name_item,
+    record_items,
+)
+from clients.walk import Failure, Hop, Reason, Visit, Walk, enterprise_prefix
+from idcore.errors import (
+    HandleError,
+    HandleNotFound,
+    InvalidHandle,
+    NodeTimeout,
+    TransportError,
+)
+from idcore.identifier import from_scan
+from idcore.stages import TEMPLATE_TYPE, stage_of
+
+DEFAULT_DEADLINE = 5.0
+DEFAULT_MAX_DEPTH = 16
+DEFAULT_MAX_RECORDS = 500
+
+Fetch = Callable[[str], tuple[list[dict[str, Any]], str]]
+"""Fetch one record: handle → (its public values, the node that served it)."""
+
+
+# -- the fetch loop ------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    values: list[dict[str, Any]] | None = None
+    node: str = ""
+    error: BaseException | None = None
+    elapsed: float = 0.0
+
+
+def _timed(fetch: Fetch, handle: str) -> _Outcome:
+    began = time.monotonic()
+    try:
+        values, node = fetch(handle)
+        return _Outcome(values=values, node=node, elapsed=time.monotonic() - began)
+    except Exception as exc:  # every failure is reported per identifier, never raised
+        return _Outcome(error=exc, elapsed=time.monotonic() - began)
+
+
+def run_trace(
+    root: str,
+    fetch: Fetch,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    deadline: float = DEFAULT_DEADLINE,
+    workers: int = 16,
+    enterprises: bool = True,
+) -> Trace:
+    """Trace from `root` with any fetch function; never raises for a missing record.
+
+    Whatever the walk has queued is fetched at once, in parallel; each answer queues what it
+    links to right away, so a trace costs about its longest chain of dependent hops and a
+    slow node holds up only what lies behind it.
+    """
+    walk = Walk(root, max_depth=max_depth, max_records=max_records, enterprises=enterprises)
+    began = time.monotonic()
+    stop_at = began + deadline
+    asked = 0
+    pending: dict[Future[_Outcome], Hop] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="idr-trace")
+    try:
+        while True:
+            for hop in walk.take():
+                pending[pool.submit(_timed, fetch, hop.handle)] = hop
+                asked += 1
+            if not pending:
+                break
+            remaining = stop_at - time.monotonic()
+            if remaining > 0:
+                wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            # Land in request order (pending keeps it); the walk's result does not depend on it.
+            for future in [f for f in pending if f.done()]:
+                _land(walk, pending.pop(future), future.result())
+            if time.monotonic() >= stop_at and not walk.done:
+                walk.abandon("deadline", f"not resolved within the trace deadline of {deadline}s")
+                break
+    finally:
+        # Abandoned requests finish in the background; nobody waits for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return _build(walk, time.monotonic() - began, asked, deadline)
+
+
+def _land(walk: Walk, hop: Hop, outcome: _Outcome) -> None:
+    if outcome.values is not None:
+        walk.found(hop, outcome.values, outcome.node, outcome.elapsed)
+        return
+    reason, code, node = _classify(outcome.error)
+    message = getattr(outcome.error, "message", None) or str(outcome.error) or repr(outcome.error)
+    walk.failed(hop, reason, message, response_code=code, node=node, elapsed=outcome.elapsed)
+
+
+def _classify(error: BaseException | None) -> tuple[Reason, int | None, str | None]:
+    if isinstance(error, TransportError):
+        return ("timeout" if isinstance(error, NodeTimeout) else "unreachable"), None, error.url
+    if isinstance(error, HandleNotFound):
+        return "not_found", int(error.code), None
+    if isinstance(error, InvalidHandle):
+        return "invalid", int(error.code), None
+    if isinstance(error, HandleError):
+        return "error", int(error.code), None
+    return "error", None, None
+
+
+def _build(walk: Walk, elapsed: float, asked: int, deadline: float) -> Trace:
+    records = [_record(v) for v in walk.records]
+    canonical_edges = walk.edges
+    nodes: dict[str, NodeInfo] = {}
+    for rec in records:
+        nodes.setdefault(rec.node, NodeInfo(rec.node))
+    enterprises: dict[str, EnterpriseInfo] = {}
+    for rec in records:
+        if rec.enterprise and rec.enterprise not in enterprises:
+            enterprises[rec.enterprise] = _enterprise(rec.enterprise, walk, records)
+    errors = [_error(f) for f in walk.errors]
+    return Trace(
+        root=walk.root,
+        records=records,
+        edges=canonical_edges,
+        errors=errors,
+        nodes=nodes,
+        enterprises=enterprises,
+        elapsed=elapsed,
+        waves=walk.wave,
+        requests=asked,
+        limits={
+            "max_depth": walk.max_depth,
+            "max_records": walk.max_records,
+            "deadline": deadline,
+        },
+    )
+
+
+def _record(visit: Visit) -> TraceRecord:
+    values = visit.values
+    template = first_data(values, TEMPLATE_TYPE)
+    items = record_items(values)
+    return TraceRecord(
+        handle=visit.hop.handle,
+        node=visit.node.rstrip("/"),
+        enterprise=enterprise_prefix(visit.hop.handle),
+        template=template,
+        stage=stage_of(template, visit.hop.relation),
+        items=items,
+        url=first_data(values, "URL"),
+        time=event_time(items),
+        depth=visit.hop.depth,
+        parent=visit.hop.parent,
+        relation=visit.hop.relation,
+        edges=list(visit.edges),
+        elapsed=visit.elapsed,
+        wave=visit.wave,
+        values=values,
+    )
+
+
+def _error(failure: Failure) -> TraceError:
+    hop = failure.hop
+    return TraceError(
+        handle=hop.handle,
+        reason=failure.reason,
+        message=failure.message,
+        response_code=failure.response_code,
+        node=failure.node,
+        depth=hop.depth,
+        parent=hop.parent,
+        relation=hop.relation,
+        elapsed=failure.elapsed,
+    )
+
+
+def _enterprise(prefix: str, walk: Walk, records: Sequence[TraceRecord]) -> EnterpriseInfo:
+    info = EnterpriseInfo(prefix)
+    visit = next(
+        (v for h, v in walk.enterprise_records.items() if h.split("/", 1)[-1] == prefix), None
+    )
+    if visit is not None:
+        info.node = visit.node.rstrip("/")
+        info.name, info.name_en = enterprise_names(visit.values)
+    if info.name is None and info.name_en is None:
+        # Fall back on an enterprise profile record traced under the same prefix.
+        for rec in records:
+            if rec.enterprise == prefix and rec.stage == "enterprise":
+                info.name, info.name_en = name_item(rec.items, "zh"), name_item(rec.items, "en")
+                break
+    return info
+
+
+# -- the client library --------------------------------------------------------------------
+
+
+class ResolverFetch:
+    """A fetch function over a Resolver: the record's values and the node that served it."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+
+    def __call__(self, handle: str) -> tuple[list[dict[str, Any]], str]:
+        """Resolve one handle."""
+        record = self.resolver.resolve(handle)
+        return record.values, record.served_by
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Clamps every request's timeout so that none outlives `stop_at` (monotonic clock).
+
+    The resolver may ask several nodes for one identifier (referral, failover); through
+    this adapter all of them end by the deadline, so nothing lingers after a trace.
+    """
+
+    def __init__(self, stop_at: float) -> None:
+        super().__init__(pool_connections=16, pool_maxsize=64)
+        self.stop_at = stop_at
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send with the timeout cut to what is left before the deadline."""
+        left = self.stop_at - time.monotonic()
+        if left <= 0:
+            raise ConnectTimeout("the trace deadline passed before this request", request=request)
+        if isinstance(timeout, tuple):
+            connect, read = timeout
+            clamped: float | tuple[float, float] = (
+                min(connect, left),
+                left if read is None else min(read, left),
+            )
+        else:
+            clamped = left if timeout is None else min(timeout, left)
+        return super().send(
+            request, stream=stream, timeout=clamped, verify=verify, cert=cert, proxies=proxies
+        )
+
+
+def deadline_session(stop_at: float) -> requests.Session:
+    """A pooled session whose requests all end by `stop_at`."""
+    session = requests.Session()
+    adapter = DeadlineAdapter(stop_at)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def trace(
+    identifier: str,
+    resolver: Resolver | None = None,
+    *,
+    top: str | Sequence[str] = DEFAULT_TOP_LEVEL,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    deadline: float = DEFAULT_DEADLINE,
+    timeout: float = 3.0,
+    workers: int = 16,
+    enterprises: bool = True,
+    fetch: Fetch | None = None,
+) -> Trace:
+    """Trace an identifier (or scanned code) through the top-level nodes.
+
+    Without a resolver, one is made in iterative mode: the top-level node refers each
+    prefix to its secondary node, so every record names the node that really holds it.
+    Raises InvalidHandle for a malformed identifier; anything missing is in `errors`.
+    """
+    root = from_scan(identifier).text
+    own: Resolver | None = None
+    if fetch is None:
+        if resolver is None:
+            # A little grace, so that the walk reports "deadline" rather than a timeout.
+            session = deadline_session(time.monotonic() + deadline + 0.1)
+            own = resolver = Resolver(top, mode="iterative", timeout=timeout, session=session)
+        fetch = ResolverFetch(resolver)
+    try:
+        return run_trace(
+            root,
+            fetch,
+            max_depth=max_depth,
+            max_records=max_records,
+            deadline=deadline,
+            workers=workers,
+            enterprises=enterprises,
+        )
+    finally:
+        if own is not None:
+            own.close()

@@ -1,0 +1,136 @@
+"""`GET /api/trace/<id>` on the top-level node: the whole trace in one request, for phones.
+
+The trace runs in-process: each hop finds its secondary node in the prefix registry and
+fetches through the node's Upstream (with its TTL cache), never by HTTP to ourselves.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from clients.trace_result import NodeInfo, Trace
+from clients.tracer import DEFAULT_DEADLINE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, run_trace
+from idcore.errors import HandleError, HandleNotFound, ProtocolError, error_for_code
+from idcore.identifier import fold, parse_handle
+from idcore.records import RecordService
+from idcore.web import json_response
+from resolver.delegation import Delegation, Registry
+from resolver.upstream import Upstream, UpstreamGatewayError, UpstreamTimeout
+
+# What a caller may ask for at most: a trace must not tie up a node for long.
+MAX_DEADLINE = 10.0
+MAX_DEPTH = 64
+MAX_RECORDS = 2000
+
+
+class NodeFetch:
+    """Fetch records the way the top-level node resolves them, remembering which node served."""
+
+    def __init__(self, app: Flask) -> None:
+        self.registry: Registry = app.extensions["idr.registry"]
+        self.upstream: Upstream = app.extensions["idr.upstream"]
+        self.records: RecordService = app.extensions["idr.records"]
+        self.own_url: str = app.config["IDR_NODE"]["url"]
+        self.own_name: str = app.config["IDR_NODE"]["node"]
+        self.own_prefix: str = app.config["IDR_NODE"]["prefix"]
+        self.nodes: dict[str, NodeInfo] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> tuple[list[dict[str, Any]], str]:
+        """The public values of a record and the base URL of the node that holds it."""
+        handle = parse_handle(text)
+        found = self.registry.delegation(handle)
+        if found is None or (handle.is_prefix_record and fold(found.prefix) == fold(handle.suffix)):
+            self._remember(NodeInfo(self.own_url, self.own_name, None, self.own_prefix))
+            return self.records.resolve(handle), self.own_url
+        base = found.base_url
+        self._remember(_describe(found))
+        return self.upstream.fetch(base, handle), base
+
+    def _remember(self, info: NodeInfo) -> None:
+        with self._lock:
+            self.nodes.setdefault(info.url, info)
+
+
+def _describe(found: Delegation) -> NodeInfo:
+    """Node name and title from the HS_SITE attributes of a delegated prefix."""
+    attrs: dict[str, str] = {}
+    for site in found.sites:
+        for attr in site["data"]["value"].get("attributes", []):
+            attrs.setdefault(str(attr.get("name")), str(attr.get("value")))
+    return NodeInfo(found.base_url, attrs.get("node"), attrs.get("desc"), found.prefix)
+
+
+def server_trace(
+    app: Flask,
+    text: str,
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_records: int = DEFAULT_MAX_RECORDS,
+) -> Trace:
+    """Trace an identifier in-process; InvalidHandle for a malformed one."""
+    handle = parse_handle(text)
+    fetch = NodeFetch(app)
+    result = run_trace(
+        handle.text, fetch, deadline=deadline, max_depth=max_depth, max_records=max_records
+    )
+    result.label_nodes(fetch.nodes.values())
+    return result
+
+
+def raise_for_root(result: Trace) -> None:
+    """Turn a trace whose root is missing into the Handle error a client expects."""
+    failure = result.root_error
+    if failure is None:
+        return
+    if failure.reason == "not_found":
+        raise HandleNotFound(failure.message, handle=failure.handle)
+    if failure.reason == "unreachable":
+        raise UpstreamGatewayError(failure.message, url=failure.node or "", handle=failure.handle)
+    if failure.reason in ("timeout", "deadline"):
+        raise UpstreamTimeout(failure.message, url=failure.node or "", handle=failure.handle)
+    error: HandleError = error_for_code(failure.response_code or 2)(
+        failure.message, handle=failure.handle
+    )
+    raise error
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ProtocolError(f"query parameter {name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ProtocolError(f"query parameter {name}={raw} must be between {low:g} and {high:g}")
+    return value
+
+
+def trace_blueprint() -> Blueprint:
+    """The trace API route."""
+    bp = Blueprint("trace", __name__)
+
+    @bp.get("/api/trace/<path:text>")
+    def get_trace(text: str) -> Response:
+        try:
+            parse_handle(text)
+        except HandleError as exc:
+            exc.handle = text
+            raise
+        result = server_trace(
+            current_app,
+            text,
+            deadline=_number("deadline", DEFAULT_DEADLINE, 0.1, MAX_DEADLINE),
+            max_depth=int(_number("depth", DEFAULT_MAX_DEPTH, 0, MAX_DEPTH)),
+            max_records=int(_number("maxRecords", DEFAULT_MAX_RECORDS, 1, MAX_RECORDS)),
+        )
+        raise_for_root(result)
+        return json_response(result.to_json())
+
+    return bp
