@@ -98,10 +98,34 @@ class Hierarchy:
             )
         return NodeProcess(spec, process, log_path)
 
-    def wait_ready(self, timeout: float) -> None:
-        """Poll /_emulator/ready on every node until all answer 200."""
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one node's whole process group (master and workers) and reap it.
+
+        SIGKILL (the default) is a crash: nothing is flushed, no request is finished.
+        """
+        node = self.nodes[name]
+        _signal_group(node.process, sig)
+        try:
+            node.process.wait(10)
+        except subprocess.TimeoutExpired:
+            _signal_group(node.process, signal.SIGKILL)
+            node.process.wait(2)
+        _signal_group(node.process, signal.SIGKILL)  # workers that outlived the master
+
+    def restart(self, name: str, timeout: float = 20.0) -> NodeProcess:
+        """Start a node again on its port and data (stopping it first if it runs); wait ready."""
+        old = self.nodes[name]
+        if old.process.poll() is None:
+            self.kill(name, signal.SIGTERM)
+        node = self._spawn(old.spec, self.data_dir / "topology.json", self.data_dir / "logs")
+        self.nodes[name] = node
+        self.wait_ready(timeout, [name])
+        return node
+
+    def wait_ready(self, timeout: float, names: list[str] | None = None) -> None:
+        """Poll /_emulator/ready on every node (or the named ones) until all answer 200."""
         deadline = time.monotonic() + timeout
-        pending = dict(self.nodes)
+        pending = {n: p for n, p in self.nodes.items() if names is None or n in names}
         # No kept-alive connection may outlive the poll (one left behind by a timed-out request
         # included): a node holding an idle one lingers 2 s when stopped.
         with requests.Session() as session:

@@ -1,14 +1,32 @@
-"""SQLite back end: one file per node, WAL journal, fsync before a write is acknowledged."""
+"""SQLite back end: one file per node, WAL journal, fsync before a write is acknowledged.
+
+With the change log on (top-level nodes), the `changes` table gets one row per record
+written or deleted, inserted in the same transaction as the write itself: the log can
+never miss a committed write nor hold one that was rolled back.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from idcore.store import Change, Record
+from idcore.identifier import fold
+from idcore.store import (
+    LOG_ID_META,
+    Change,
+    ChangeMany,
+    LogEntry,
+    LogMismatch,
+    Record,
+    check_contiguous,
+    final_state,
+    new_log_id,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -19,18 +37,35 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_prefix ON records (prefix, key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    body TEXT,
+    at REAL NOT NULL
+);
 """
+# Host parameters per SELECT ... IN (...): well below SQLite's limit on every build.
+_SELECT_CHUNK = 500
+_INSERT_CHANGE = "INSERT INTO changes (seq, key, body, at) VALUES (?, ?, ?, ?)"
+_UPSERT = "INSERT OR REPLACE INTO records (key, prefix, handle, body) VALUES (?, ?, ?, ?)"
+
+
+def _row(record: Record) -> tuple[str, str, str, str]:
+    return (record.key, record.prefix_key, record.handle, record.dumps())
 
 
 class SQLiteStore:
     """Store on a SQLite file; one connection per thread and per process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, changelog: bool = False) -> None:
         self.path = Path(path)
+        self.changelog = changelog
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        if changelog:
+            self._baseline()
 
     def _conn(self) -> sqlite3.Connection:
         # Connections must not cross a fork (gunicorn workers) or a thread.
@@ -46,6 +81,136 @@ class SQLiteStore:
             self._local.pid = os.getpid()
         return conn
 
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction: committed on exit, rolled back on error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- change log -------------------------------------------------------------------
+
+    def _log(self, conn: sqlite3.Connection, changes: Iterable[tuple[str, Record | None]]) -> None:
+        """Append changes to the log inside the caller's transaction (if the log is on)."""
+        if not self.changelog:
+            return
+        at = time.time()
+        rows = [(None, key, None if rec is None else rec.dumps(), at) for key, rec in changes]
+        if rows:
+            conn.executemany(_INSERT_CHANGE, rows)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
+                (LOG_ID_META, new_log_id()),
+            )
+
+    def _baseline(self) -> None:
+        """A log switched on over existing records starts with one entry per record."""
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM changes LIMIT 1").fetchone():
+                return
+            rows = conn.execute("SELECT key, body FROM records ORDER BY key").fetchall()
+            self._log(conn, ((k, Record.loads(b)) for k, b in rows))
+
+    def log_id(self) -> str:
+        """The history id of the change log (created on first use)."""
+        conn = self._conn()
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (LOG_ID_META,)).fetchone()
+        if row:
+            return str(row[0])
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (LOG_ID_META, new_log_id())
+        )
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (LOG_ID_META,)).fetchone()
+        return str(row[0])
+
+    def last_seq(self) -> int:
+        """Number of the last logged change (0 for an empty log)."""
+        row = self._conn().execute("SELECT MAX(seq) FROM changes").fetchone()
+        return int(row[0] or 0)
+
+    def last_entry(self) -> LogEntry | None:
+        """The last logged change."""
+        row = (
+            self._conn()
+            .execute("SELECT seq, key, body, at FROM changes ORDER BY seq DESC LIMIT 1")
+            .fetchone()
+        )
+        return LogEntry.from_body(*row) if row else None
+
+    def changes_after(self, seq: int, limit: int) -> list[LogEntry]:
+        """Up to `limit` logged changes after `seq`, in order."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT seq, key, body, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, max(limit, 0)),
+            )
+            .fetchall()
+        )
+        return [LogEntry.from_body(*r) for r in rows]
+
+    def apply_changes(self, log_id: str, entries: Sequence[LogEntry]) -> int:
+        """Apply a source's changes in order, in one transaction with their log entries."""
+        self._require_log()
+        with self._tx() as conn:
+            current = conn.execute(
+                "SELECT value FROM meta WHERE name = ?", (LOG_ID_META,)
+            ).fetchone()
+            last = int(conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0)
+            if current is None and last == 0:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                    (LOG_ID_META, log_id),
+                )
+            elif current is None or current[0] != log_id:
+                raise LogMismatch(
+                    f"this store follows history {current[0] if current else None}, not {log_id}"
+                )
+            todo = [e for e in entries if e.seq > last]
+            check_contiguous(todo, last)
+            for entry in todo:
+                self._apply(conn, entry)
+            conn.executemany(_INSERT_CHANGE, [(e.seq, e.key, e.body(), e.at) for e in todo])
+            return todo[-1].seq if todo else last
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, entry: LogEntry) -> None:
+        if entry.record is None:
+            conn.execute("DELETE FROM records WHERE key = ?", (entry.key,))
+        else:
+            conn.execute(_UPSERT, _row(entry.record))
+
+    def replace_log(
+        self, log_id: str, entries: Sequence[LogEntry], expected: str | None = None
+    ) -> None:
+        """Become an exact copy of a source's whole log and the records it leaves."""
+        self._require_log()
+        check_contiguous(entries, 0)
+        with self._tx() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = ?", (LOG_ID_META,)).fetchone()
+            if expected is not None and row is not None and row[0] != expected:
+                raise LogMismatch(f"this store moved to history {row[0]}, not {expected}")
+            conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM changes")
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            rows = [_row(r) for r in final_state(entries).values() if r is not None]
+            conn.executemany(_UPSERT, rows)
+            conn.executemany(_INSERT_CHANGE, [(e.seq, e.key, e.body(), e.at) for e in entries])
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (LOG_ID_META, log_id)
+            )
+
+    def _require_log(self) -> None:
+        if not self.changelog:
+            raise LogMismatch(f"{self.path} has no change log: open it with changelog=True")
+
+    # -- records --------------------------------------------------------------------------
+
     def get(self, key: str) -> Record | None:
         """The record under a case-folded key."""
         row = self._conn().execute("SELECT body FROM records WHERE key = ?", (key,)).fetchone()
@@ -55,62 +220,72 @@ class SQLiteStore:
         """Several records in one query."""
         if not keys:
             return []
-        marks = ",".join("?" * len(keys))
-        rows = (
-            self._conn()
-            .execute(f"SELECT key, body FROM records WHERE key IN ({marks})", keys)
-            .fetchall()
-        )
-        found = {k: Record.loads(b) for k, b in rows}
+        found: dict[str, Record] = {}
+        conn = self._conn()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _SELECT_CHUNK):
+            chunk = unique[start : start + _SELECT_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT key, body FROM records WHERE key IN ({marks})", chunk
+            ).fetchall()
+            found.update((k, Record.loads(b)) for k, b in rows)
         return [found.get(k) for k in keys]
 
     def mutate(self, key: str, change: Change) -> Record | None:
         """Read-change-write under an immediate (write-locked) transaction."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as conn:
             row = conn.execute("SELECT body FROM records WHERE key = ?", (key,)).fetchone()
             new = change(Record.loads(row[0]) if row else None)
             if new is None:
-                conn.execute("DELETE FROM records WHERE key = ?", (key,))
+                if row:
+                    conn.execute("DELETE FROM records WHERE key = ?", (key,))
+                    self._log(conn, [(key, None)])
             else:
-                self._write(conn, new)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                conn.execute(_UPSERT, _row(new))
+                self._log(conn, [(new.key, new)])
         return new
 
     def put_many(self, records: Iterable[Record]) -> None:
         """Write many records in one transaction (each record is a single row)."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for record in records:
-                self._write(conn, record)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._tx() as conn:
+            written = list(records)
+            conn.executemany(_UPSERT, [_row(r) for r in written])
+            self._log(conn, ((r.key, r) for r in written))
 
-    @staticmethod
-    def _write(conn: sqlite3.Connection, record: Record) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO records (key, prefix, handle, body) VALUES (?, ?, ?, ?)",
-            (record.key, record.prefix_key, record.handle, record.dumps()),
-        )
+    def mutate_many(self, keys: list[str], change: ChangeMany) -> None:
+        """Read, change and write many records in one immediate (write-locked) transaction."""
+        unique = list(dict.fromkeys(keys))
+        with self._tx() as conn:
+            found: dict[str, Record] = {}
+            for start in range(0, len(unique), _SELECT_CHUNK):
+                chunk = unique[start : start + _SELECT_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT key, body FROM records WHERE key IN ({marks})", chunk
+                ).fetchall()
+                found.update((k, Record.loads(b)) for k, b in rows)
+            new = change(unique, [found.get(k) for k in unique])
+            allowed = set(unique)
+            for record in new:
+                if record.key not in allowed:
+                    raise ValueError(f"mutate_many: {record.handle!r} is not among the keys read")
+            conn.executemany(_UPSERT, [_row(r) for r in new])
+            self._log(conn, ((r.key, r) for r in new))
 
     def delete(self, key: str) -> bool:
         """Remove one record."""
-        cur = self._conn().execute("DELETE FROM records WHERE key = ?", (key,))
-        return cur.rowcount > 0
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM records WHERE key = ?", (key,))
+            removed = cur.rowcount > 0
+            if removed:
+                self._log(conn, [(key, None)])
+        return removed
 
     def list_handles(
         self, prefix: str, offset: int = 0, limit: int | None = None
     ) -> tuple[int, list[str]]:
         """Count and one sorted page of handles under a prefix."""
-        from idcore.identifier import fold
-
         conn = self._conn()
         pkey = fold(prefix)
         total = conn.execute("SELECT COUNT(*) FROM records WHERE prefix = ?", (pkey,)).fetchone()[0]
@@ -124,6 +299,8 @@ class SQLiteStore:
         """Number of records."""
         return int(self._conn().execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
+    # -- meta, health ---------------------------------------------------------------------
+
     def get_meta(self, name: str) -> str | None:
         """A node-level setting."""
         row = self._conn().execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -135,6 +312,22 @@ class SQLiteStore:
             "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)
         )
 
+    def set_meta_many(self, values: Mapping[str, str]) -> None:
+        """Keep several node-level settings in one transaction."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", list(values.items())
+            )
+
+    def durability(self) -> dict[str, str]:
+        """The journal mode and fsync level every connection uses."""
+        conn = self._conn()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = {0: "off", 1: "normal", 2: "full", 3: "extra"}.get(
+            int(conn.execute("PRAGMA synchronous").fetchone()[0]), "?"
+        )
+        return {"backend": "sqlite", "journal_mode": str(mode), "synchronous": sync}
+
     def ping(self) -> bool:
         """True if the file can be queried."""
         try:
@@ -144,12 +337,12 @@ class SQLiteStore:
         return True
 
     def clear(self) -> None:
-        """Remove all records and settings."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM records")
-        conn.execute("DELETE FROM meta")
-        conn.execute("COMMIT")
+        """Remove all records, settings and logged changes (the next write starts a history)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM meta")
+            conn.execute("DELETE FROM changes")
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -2,6 +2,8 @@
 
 from idcore.server import serve
 from idcore.settings import NodeSettings
+from idcore.stats import prepare_multiprocess
+from resolver import replication_api
 from resolver.app import create_app
 
 
@@ -9,8 +11,13 @@ def main() -> None:
     """Start the node named by IDR_NODE (default cq-top)."""
     settings = NodeSettings()
     spec = settings.spec()
+    # Before the app exists: every gunicorn worker then counts into the node's own directory.
+    prepare_multiprocess(settings)
+    app = create_app(settings)
+    # Before gunicorn forks: the follower thread runs in the master, the workers serve.
+    replication_api.start(app)
     serve(
-        create_app(settings),
+        app,
         spec.host,
         spec.port,
         workers=settings.workers,

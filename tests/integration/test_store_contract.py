@@ -15,7 +15,7 @@ from redis.crc import key_slot
 from idcore.identifier import fold
 from idcore.redis_store import RedisStore
 from idcore.sqlite_store import SQLiteStore
-from idcore.store import Record, Store
+from idcore.store import LOG_ID_META, LogEntry, LogMismatch, Record, Store, final_state
 from tests.support.redis_server import _free_port
 
 
@@ -44,12 +44,13 @@ def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     names: dict[str, str] = {}
 
-    def make(name: str = "node") -> Store:
+    def make(name: str = "node", changelog: bool = False) -> Store:
         store: Store
         if backend == "redis":
-            store = RedisStore(url, namespace=names.setdefault(name, _namespace()))
+            namespace = names.setdefault(name, _namespace())
+            store = RedisStore(url, namespace=namespace, changelog=changelog)
         else:
-            store = SQLiteStore(tmp_path / f"{name}.sqlite3")
+            store = SQLiteStore(tmp_path / f"{name}.sqlite3", changelog=changelog)
         opened.append(store)
         return store
 
@@ -369,3 +370,358 @@ def test_redis_ping_is_false_when_unreachable() -> None:
         assert store.ping() is False
     finally:
         store.close()
+
+
+# --- mutate_many -------------------------------------------------------------
+
+
+def test_mutate_many_reads_current_and_writes_what_change_returns(store: Store) -> None:
+    store.put_many([_record("88.168.1/A", "old")])
+    seen: dict[str, Record | None] = {}
+
+    def change(keys: list[str], current: list[Record | None]) -> list[Record]:
+        seen.update(zip(keys, current, strict=True))
+        return [_record(k, "new") for k, c in zip(keys, current, strict=True) if k != "88.168.2/C"]
+
+    store.mutate_many(["88.168.1/A", "88.168.1/B", "88.168.2/C", "88.168.1/A"], change)
+    assert seen == {
+        "88.168.1/A": _record("88.168.1/A", "old"),
+        "88.168.1/B": None,
+        "88.168.2/C": None,
+    }
+    assert store.get("88.168.1/A") == _record("88.168.1/A", "new")
+    assert store.get("88.168.1/B") == _record("88.168.1/B", "new")
+    assert store.get("88.168.2/C") is None
+    assert store.list_handles("88.168.1") == (2, ["88.168.1/A", "88.168.1/B"])
+
+
+def test_mutate_many_refuses_a_record_outside_the_keys(store: Store) -> None:
+    with pytest.raises(ValueError, match="not among the keys"):
+        store.mutate_many(["88.168.1/A"], lambda keys, current: [_record("88.168.1/OTHER")])
+    assert store.count() == 0
+
+
+# --- change log ----------------------------------------------------------------
+
+
+@pytest.fixture
+def logged(make_store: Any) -> Store:
+    """A fresh store on the back end under test, with its change log on."""
+    made: Store = make_store("logged", changelog=True)
+    return made
+
+
+def _log(store: Store) -> list[tuple[int, str, str | None]]:
+    """(seq, key, first value's text or None) of every logged change."""
+    out = []
+    for entry in store.changes_after(0, 10_000):
+        text = None if entry.record is None else entry.record.values[0]["data"]["value"]
+        out.append((entry.seq, entry.key, text))
+    return out
+
+
+def _contents(store: Store) -> dict[str, Record]:
+    """Every record of a store, by key (through the public API)."""
+    out: dict[str, Record] = {}
+    for prefix in ("88.168.1", "88.168.2", "0.NA"):
+        for handle in store.list_handles(prefix)[1]:
+            record = store.get(fold(handle))
+            assert record is not None
+            out[fold(handle)] = record
+    return out
+
+
+def test_changelog_logs_every_write_in_order(logged: Store) -> None:
+    assert logged.changelog is True
+    assert (logged.last_seq(), logged.last_entry(), logged.changes_after(0, 10)) == (0, None, [])
+    logged.mutate("88.168.1/A", lambda old: _record("88.168.1/a", "1"))
+    logged.mutate("88.168.1/A", lambda old: _record("88.168.1/a", "2"))
+    logged.put_many([_record("88.168.2/B", "3"), _record("0.NA/88.168.1", "4")])
+    logged.mutate_many(["88.168.1/C"], lambda keys, current: [_record("88.168.1/C", "5")])
+    logged.mutate("88.168.1/A", lambda old: None)
+    assert logged.delete("88.168.2/B") is True
+    assert _log(logged) == [
+        (1, "88.168.1/A", "1"),
+        (2, "88.168.1/A", "2"),
+        (3, "88.168.2/B", "3"),
+        (4, "0.NA/88.168.1", "4"),
+        (5, "88.168.1/C", "5"),
+        (6, "88.168.1/A", None),
+        (7, "88.168.2/B", None),
+    ]
+    assert logged.last_seq() == 7
+    last = logged.last_entry()
+    assert last is not None and (last.seq, last.key, last.record) == (7, "88.168.2/B", None)
+    # Only changes that happened are logged: no-ops and refused changes leave no entry.
+    assert logged.delete("88.168.2/B") is False
+    logged.mutate("88.168.1/NONE", lambda old: None)
+
+    def boom(old: Record | None) -> Record | None:
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        logged.mutate("88.168.1/C", boom)
+    logged.put_many([])
+    assert logged.last_seq() == 7
+    # The log replays into exactly the store's contents.
+    state = {k: r for k, r in final_state(logged.changes_after(0, 100)).items() if r is not None}
+    assert state == _contents(logged)
+
+
+def test_changes_after_pages_through_the_log(logged: Store) -> None:
+    logged.put_many(_record(f"88.168.1/H{i:02d}", str(i)) for i in range(10))
+    assert [e.seq for e in logged.changes_after(0, 4)] == [1, 2, 3, 4]
+    assert [e.seq for e in logged.changes_after(4, 4)] == [5, 6, 7, 8]
+    assert [e.seq for e in logged.changes_after(8, 4)] == [9, 10]
+    assert logged.changes_after(10, 4) == []
+    assert logged.changes_after(3, 0) == []
+    entry = logged.changes_after(2, 1)[0]
+    assert entry.record == _record("88.168.1/H02", "2") and entry.key == "88.168.1/H02"
+    assert entry.at > 0
+
+
+def test_log_entry_wire_form_round_trips() -> None:
+    entry = LogEntry(3, "88.168.1/A", _record("88.168.1/a", "v"), 1700000000.123456)
+    assert LogEntry.from_json(entry.to_json()) == entry
+    deletion = LogEntry(4, "88.168.1/A", None, 1700000001.5)
+    assert LogEntry.from_json(deletion.to_json()) == deletion
+    with pytest.raises(ValueError):
+        LogEntry.from_json({**entry.to_json(), "key": "88.168.1/OTHER"})
+
+
+def test_changelog_off_logs_nothing(store: Store) -> None:
+    store.put_many([_record("88.168.1/A")])
+    store.mutate("88.168.1/B", lambda old: _record("88.168.1/B"))
+    assert (store.last_seq(), store.changes_after(0, 10)) == (0, [])
+    with pytest.raises(LogMismatch):
+        store.apply_changes("x", [LogEntry(1, "88.168.1/A", None, 1.0)])
+
+
+def test_log_id_is_stable_until_clear(logged: Store) -> None:
+    first = logged.log_id()
+    logged.put_many([_record("88.168.1/A")])
+    assert logged.log_id() == first
+    assert logged.get_meta(LOG_ID_META) == first
+    logged.clear()
+    # A cleared store is a new history, numbered from 1 again.
+    assert logged.last_seq() == 0
+    logged.put_many([_record("88.168.1/B")])
+    assert logged.log_id() != first
+    assert _log(logged) == [(1, "88.168.1/B", "x")]
+
+
+def test_log_survives_reopening(make_store: Any) -> None:
+    first: Store = make_store("node", changelog=True)
+    first.put_many([_record("88.168.1/A", "a")])
+    first.delete("88.168.1/A")
+    history = first.log_id()
+    first.close()
+    again: Store = make_store("node", changelog=True)
+    assert (again.log_id(), _log(again)) == (
+        history,
+        [(1, "88.168.1/A", "a"), (2, "88.168.1/A", None)],
+    )
+    again.put_many([_record("88.168.1/B", "b")])
+    assert again.last_seq() == 3
+
+
+def test_log_switched_on_over_existing_records_starts_with_them(make_store: Any) -> None:
+    plain: Store = make_store("node")
+    plain.put_many([_record("88.168.1/B", "b"), _record("0.NA/88.168.1", "p")])
+    plain.close()
+    logged: Store = make_store("node", changelog=True)
+    assert sorted(e.key for e in logged.changes_after(0, 10)) == ["0.NA/88.168.1", "88.168.1/B"]
+    assert logged.last_seq() == 2
+    # Opening again does not log them twice.
+    assert make_store("node", changelog=True).last_seq() == 2
+
+
+def test_concurrent_writes_get_gapless_numbers(logged: Store) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(20):
+                key = f"88.168.{n % 2 + 1}/W{n}-{i % 5}"
+                logged.mutate(key, lambda old, k=key, i=i: _record(k, str(i)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors
+    entries = logged.changes_after(0, 1000)
+    assert [e.seq for e in entries] == list(range(1, 121))
+    state = {k: r for k, r in final_state(entries).items() if r is not None}
+    assert state == _contents(logged)
+
+
+# --- following another store's log ------------------------------------------------
+
+
+def _source_history(source: Store) -> None:
+    source.put_many([_record("0.NA/88.168.1", "p1"), _record("88.168.1/A", "a1")])
+    source.mutate("88.168.1/A", lambda old: _record("88.168.1/A", "a2"))
+    source.put_many([_record("88.168.2/B", "b1")])
+    source.delete("0.NA/88.168.1")
+    source.mutate_many(["88.168.1/C"], lambda keys, cur: [_record("88.168.1/C", "c1")])
+
+
+def test_apply_changes_mirrors_the_source(make_store: Any) -> None:
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    history = source.log_id()
+    pos = 0
+    while True:
+        page = source.changes_after(pos, 2)
+        if not page:
+            break
+        pos = follower.apply_changes(history, page)
+    assert pos == source.last_seq() == follower.last_seq() == 6
+    assert follower.log_id() == history
+    assert _contents(follower) == _contents(source)
+    assert follower.changes_after(0, 100) == source.changes_after(0, 100)
+    assert follower.list_handles("88.168.1") == source.list_handles("88.168.1")
+
+
+def test_apply_changes_is_idempotent(make_store: Any) -> None:
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    history, entries = source.log_id(), source.changes_after(0, 100)
+    assert follower.apply_changes(history, entries[:4]) == 4
+    # The same changes again, and an overlapping page: nothing is applied twice.
+    assert follower.apply_changes(history, entries[:4]) == 4
+    assert follower.apply_changes(history, entries[2:]) == 6
+    assert follower.apply_changes(history, entries) == 6
+    assert follower.apply_changes(history, []) == 6
+    assert follower.changes_after(0, 100) == entries
+    assert _contents(follower) == _contents(source)
+
+
+def test_apply_changes_refuses_gaps_and_other_histories(make_store: Any) -> None:
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    history, entries = source.log_id(), source.changes_after(0, 100)
+    with pytest.raises(LogMismatch, match="gap"):
+        follower.apply_changes(history, entries[1:])
+    assert (follower.last_seq(), follower.count()) == (0, 0)
+    follower.apply_changes(history, entries[:2])
+    with pytest.raises(LogMismatch, match="gap"):
+        follower.apply_changes(history, entries[3:])
+    with pytest.raises(LogMismatch, match="history"):
+        follower.apply_changes("another-history", entries[2:])
+    assert follower.last_seq() == 2
+    # A follower with its own writes (its own history) refuses a source's changes.
+    own: Store = make_store("own", changelog=True)
+    own.put_many([_record("88.168.1/MINE")])
+    with pytest.raises(LogMismatch, match="history"):
+        own.apply_changes(history, entries)
+
+
+def test_a_new_history_id_fences_the_old_source(make_store: Any) -> None:
+    """Promotion: once the follower has its own history, late changes of the old one bounce."""
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    history, entries = source.log_id(), source.changes_after(0, 100)
+    follower.apply_changes(history, entries[:3])
+    follower.set_meta_many({LOG_ID_META: "promoted", "role": "primary"})
+    with pytest.raises(LogMismatch):
+        follower.apply_changes(history, entries[3:])
+    # The promoted store numbers its own writes on from the changes it holds.
+    follower.put_many([_record("88.168.1/NEW", "n")])
+    assert [e.seq for e in follower.changes_after(0, 100)] == [1, 2, 3, 4]
+    assert (follower.get_meta("role"), follower.log_id()) == ("primary", "promoted")
+
+
+def test_replace_log_makes_an_exact_copy(make_store: Any) -> None:
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    follower.put_many([_record("88.168.1/STALE"), _record("88.168.1/A", "diverged")])
+    follower.set_meta("seed", "kept")
+    follower.replace_log(source.log_id(), source.changes_after(0, 100))
+    assert _contents(follower) == _contents(source)
+    assert follower.get("88.168.1/STALE") is None
+    assert follower.changes_after(0, 100) == source.changes_after(0, 100)
+    assert follower.log_id() == source.log_id()
+    assert follower.get_meta("seed") == "kept"
+    # It follows on from there.
+    source.put_many([_record("88.168.2/D", "d")])
+    assert follower.apply_changes(source.log_id(), source.changes_after(6, 10)) == 7
+    assert _contents(follower) == _contents(source)
+    with pytest.raises(LogMismatch, match="gap"):
+        follower.replace_log("x", source.changes_after(1, 100))
+
+
+def test_set_meta_many(store: Store) -> None:
+    store.set_meta("a", "0")
+    store.set_meta_many({"a": "1", "b": "2"})
+    store.set_meta_many({})
+    assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
+
+
+def test_durability_is_reported(store: Store, backend: str) -> None:
+    info = store.durability()
+    assert info["backend"] == backend
+    if backend == "sqlite":
+        assert (info["journal_mode"], info["synchronous"]) == ("wal", "full")
+    else:
+        assert info["appendonly"] == "yes"
+
+
+@pytest.mark.redis
+def test_redis_changelog_key_layout(redis_url: str) -> None:
+    store = RedisStore(redis_url, namespace="ns2", changelog=True)
+    store.put_many([_record("88.168.1/Ward-1")])
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        keys = set(client.scan_iter(match="idr:*"))
+    finally:
+        client.close()
+        store.close()
+    assert keys == {
+        "idr:{ns2:88.168.1}:r:88.168.1/WARD-1",
+        "idr:{ns2:88.168.1}:idx",
+        "idr:{ns2}:log",
+        "idr:{ns2}:meta",
+    }
+
+
+@pytest.mark.redis
+def test_redis_store_turns_aof_on_and_never_weakens_it(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        client.config_set("appendfsync", "no")
+        RedisStore(redis_url, "ns", appendfsync="everysec").close()
+        assert client.config_get("appendfsync")["appendfsync"] == "everysec"
+        RedisStore(redis_url, "ns", appendfsync="always").close()
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        RedisStore(redis_url, "ns", appendfsync="everysec").close()
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        RedisStore(redis_url, "ns", appendfsync="server").close()
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+    finally:
+        client.config_set("appendfsync", "everysec")
+        client.close()
+
+
+def test_replace_log_never_overwrites_a_promoted_store(make_store: Any) -> None:
+    source: Store = make_store("source", changelog=True)
+    follower: Store = make_store("follower", changelog=True)
+    _source_history(source)
+    entries = source.changes_after(0, 100)
+    follower.apply_changes(source.log_id(), entries[:2])
+    follower.set_meta(LOG_ID_META, "promoted")
+    follower.put_many([_record("88.168.1/MINE")])
+    with pytest.raises(LogMismatch, match="promoted"):
+        follower.replace_log("other", entries, expected=source.log_id())
+    assert follower.get("88.168.1/MINE") is not None
+    follower.replace_log("other", entries, expected="promoted")
+    assert follower.get("88.168.1/MINE") is None
