@@ -8,28 +8,11 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from clients.harness import free_ports as free_ports  # the pytest plugin's, one for all
 from clients.launcher import Hierarchy
 from idcore.topology import Topology, load_topology
 
 START_TIMEOUT = 30.0
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
-
-    All sockets are held open together, so the ports are distinct; another process could
-    still take one before the caller binds it, which the kernel makes unlikely.
-    """
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def topology_on_free_ports(nodes: Iterable[str] | None = None) -> Topology:
