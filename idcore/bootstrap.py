@@ -8,6 +8,7 @@ from typing import Any
 from idcore.credentials import hash_secret
 from idcore.demo import DemoData, Enterprise
 from idcore.store import Record, Store
+from idcore.template import template_record
 from idcore.topology import NodeSpec, Topology
 from idcore.values import ALL_PERMISSIONS, SECRET_PERMISSIONS, now_iso
 
@@ -125,16 +126,18 @@ def enterprise_records(ent: Enterprise, node_prefix: str, stamp: str) -> list[Re
 
 
 def secondary_records(spec: NodeSpec, secret: str, demo: DemoData | None) -> list[Record]:
-    """A secondary node's admin handle and, with the demo, its enterprises and identifiers."""
+    """A secondary node's admin handle and, with the demo, its templates, enterprises and
+    identifiers (the demo records carry their own URL, HS_ADMIN and template values)."""
     stamp = now_iso()
     records = [admin_record(f"{spec.prefix}/ADMIN", secret, stamp, spec.title or spec.name)]
     if demo is None:
         return records
+    # Templates are identifiers too: <node prefix>/TEMPLATE.<name>, one per record kind.
+    for template in demo.templates_of(spec.name):
+        records.append(template_record(spec.prefix, template, stamp))
     for ent in demo.enterprises_of(spec.name):
         records.extend(enterprise_records(ent, spec.prefix, stamp))
     for handle, values in demo.for_node(spec.name):
-        owner = handle.split("/", 1)[0]
-        values = [*values, _admin(100, f"{owner}/ADMIN", stamp)]
         records.append(Record(handle, sorted(values, key=lambda v: int(v["index"]))))
     return records
 
