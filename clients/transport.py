@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from io import BytesIO
 from typing import Any
@@ -12,9 +13,16 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from idcore.faults import DROP_ENVIRON_KEY
+
 
 class WSGIAdapter(BaseAdapter):
-    """Route `http://host:port/...` to an in-process WSGI app (tests and the pytest plugin)."""
+    """Route `http://host:port/...` to an in-process WSGI app (tests and the pytest plugin).
+
+    Like a socket, it raises `requests.ConnectionError` when the app drops the connection
+    (an injected fault) and `requests.ReadTimeout` when the answer took longer than the
+    read timeout (checked after the fact: the app cannot be interrupted).
+    """
 
     def __init__(self, app: Any) -> None:
         super().__init__()
@@ -37,11 +45,25 @@ class WSGIAdapter(BaseAdapter):
             base_url=f"{url.scheme}://{url.netloc}",
         )
         environ = builder.get_environ()
+        dropped: list[bool] = []
+        environ[DROP_ENVIRON_KEY] = lambda: dropped.append(True)
+        began = time.monotonic()
         # Keep the raw (still percent-encoded) path as a real server would pass it.
         app_iter, status, headers = run_wsgi_app(self.app, environ)
         content = b"".join(app_iter)
         if hasattr(app_iter, "close"):
             app_iter.close()
+        if dropped:
+            # What a client sees when the server closes the socket without an answer.
+            raise requests.ConnectionError(
+                f"connection to {url.netloc} closed without an answer (injected drop)",
+                request=request,
+            )
+        read_timeout = _read_timeout(kwargs.get("timeout"))
+        if read_timeout is not None and time.monotonic() - began > read_timeout:
+            raise requests.ReadTimeout(
+                f"{url.netloc} did not answer within {read_timeout}s", request=request
+            )
         resp = requests.Response()
         resp.status_code = int(status.split(" ", 1)[0])
         resp.reason = status.split(" ", 1)[1] if " " in status else ""
@@ -55,6 +77,12 @@ class WSGIAdapter(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _read_timeout(timeout: Any) -> float | None:
+    if isinstance(timeout, tuple):
+        timeout = timeout[1]
+    return float(timeout) if isinstance(timeout, int | float) else None
 
 
 def mount_apps(session: requests.Session, apps: Mapping[str, Any]) -> requests.Session:
