@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -67,7 +68,8 @@ class Upstream:
         return values
 
     def _get(self, base_url: str, handle: Handle) -> list[dict[str, Any]] | None:
-        url = f"{base_url}/api/handles/{handle.text}"
+        # Percent-encode: a suffix may hold '?', '#', '%' or spaces (the node decodes it).
+        url = f"{base_url}/api/handles/{quote(handle.text, safe='/')}"
         try:
             resp = self.session.get(url, timeout=self.timeout)
         except requests.Timeout:
@@ -95,6 +97,15 @@ class Upstream:
             return values
         if code == 100:
             return None
+        if resp.status_code >= 500:
+            # The top-level node is fine; the node behind it failed: say so with a 502 so
+            # clients do not count it against this node.
+            raise UpstreamGatewayError(
+                f"node {base_url} failed: HTTP {resp.status_code} responseCode {code} "
+                f"{body.get('message', '')}".strip(),
+                url=base_url,
+                handle=handle.text,
+            )
         err: HandleError = error_for_code(code)(
             f"node {base_url}: {body.get('message', 'error')}", handle=handle.text
         )

@@ -2,6 +2,7 @@
 
 from idcore.server import serve
 from idcore.settings import NodeSettings
+from idcore.stats import prepare_multiprocess
 from secondary_nodes.app import create_app
 
 
@@ -9,6 +10,8 @@ def main() -> None:
     """Start the node named by IDR_NODE."""
     settings = NodeSettings()
     spec = settings.spec()
+    # Before the app exists: every gunicorn worker then counts into the node's own directory.
+    prepare_multiprocess(settings)
     serve(
         create_app(settings),
         spec.host,
