@@ -78,7 +78,9 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stdout is at the moment (test runners swap it per test)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
+        # Assign rather than setStream(): that flushes the old stream, which a test runner
+        # may already have closed.
+        self.stream = sys.stdout
         super().emit(record)
 
 

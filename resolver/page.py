@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from clients.trace_result import Trace, TraceRecord, name_code, parse_time
+from clients.trust import Verdict, summarize
 from idcore.errors import HandleError
 from idcore.identifier import parse_handle
 from idcore.stages import STAGE_ORDER, STAGE_TITLES
@@ -56,6 +57,10 @@ TEXT: dict[str, dict[str, str]] = {
         "down_text": "保存该标识的二级节点暂时无法访问，请稍后再试。",
         "raw": "机器可读数据",
         "other_lang": "English",
+        "trust_trusted": "✓ 可信：签名已验证",
+        "trust_untrusted": "✗ 不可信：签名校验失败",
+        "trust_unknown": "? 未验证：无签名",
+        "trust_summary": "签名验证：{trusted} 条可信，{untrusted} 条不可信，{unknown} 条未验证",
     },
     "en": {
         "site": "Industrial identifier resolution · Chongqing national top-level node",
@@ -82,6 +87,12 @@ TEXT: dict[str, dict[str, str]] = {
         "Please try again later.",
         "raw": "machine-readable data",
         "other_lang": "中文",
+        "trust_trusted": "✓ Trusted: signature verified",
+        "trust_untrusted": "✗ UNTRUSTED: signature check failed",
+        "trust_unknown": "? Unverified: not signed",
+        "trust_summary": (
+            "Signatures: {trusted} trusted, {untrusted} untrusted, {unknown} unverified"
+        ),
     },
 }
 
@@ -105,6 +116,24 @@ NODE_NAMES: dict[str, tuple[str, str]] = {
     "auto": ("汽车与电池二级节点", "automotive node"),
     "cq-top": ("重庆国家顶级节点", "Chongqing top-level node"),
     "cd-backup": ("成都灾备节点", "Chengdu backup node"),
+}
+
+# Why a record is not trusted (clients/trust.py reasons), for the badge.
+TRUST_REASONS: dict[str, tuple[str, str]] = {
+    "digest mismatch": (
+        "数据与签名不符，可能被篡改",
+        "data differs from what was signed (tampered)",
+    ),
+    "bad signature": ("签名无效", "the signature is invalid"),
+    "key not delegated for this prefix": (
+        "签名密钥未获该前缀授权",
+        "signed by a key not delegated for this prefix",
+    ),
+    "anchor mismatch": ("与国家顶级节点密钥不符", "not signed by the top-level key"),
+    "malformed signature": ("签名格式错误", "malformed signature"),
+    "signed for another handle": ("签名属于其他标识", "the signature is for another identifier"),
+    "no signature": ("记录没有签名", "the record is not signed"),
+    "prefix record unavailable": ("暂时无法获取前缀记录", "the prefix record is unavailable"),
 }
 
 # Labels of common item codes; unknown codes are shown as written, underscores as spaces.
@@ -268,6 +297,20 @@ def _entry(result: Trace, rec: TraceRecord, lang: Lang, templates: Templates) ->
         "node": _node_label(result, rec.node, lang),
         "items": items[:MAX_ITEMS],
         "inspection": check,
+        "trust": _badge(rec.trust, lang),
+    }
+
+
+def _badge(verdict: Verdict | None, lang: Lang) -> dict[str, str]:
+    """The trust badge of a record: its status, a label and, when not trusted, why."""
+    status = verdict.status if verdict is not None else "unknown"
+    reason = verdict.reason if verdict is not None else None
+    known = TRUST_REASONS.get(reason or "")
+    why = (known[0] if lang == "zh" else known[1]) if known else (reason or "")
+    return {
+        "status": status,
+        "label": TEXT[lang][f"trust_{status}"],
+        "reason": "" if status == "trusted" else why,
     }
 
 
@@ -305,6 +348,10 @@ def page_model(result: Trace, lang: Lang, templates: Templates | None = None) ->
         ],
         "complete": result.complete,
         "json_url": f"/api/trace/{result.root}",
+        "trust": {
+            **result.trust_summary(),
+            "text": text["trust_summary"].format(**summarize([r.trust for r in result.records])),
+        },
     }
 
 
@@ -337,8 +384,11 @@ def page_blueprint() -> Blueprint:
         result = server_trace(current_app, text, deadline=PAGE_DEADLINE)
         failure = result.root_error
         if failure is not None:
-            if failure.reason == "not_found":
+            # An identifier under a prefix nobody homes (301) is as unknown as a missing one.
+            if failure.reason == "not_found" or failure.response_code in (100, 301):
                 return _error_page(404, "unknown", text, lang)
+            if failure.reason == "invalid" or failure.response_code == 102:
+                return _error_page(400, "bad", text, lang)
             status = 504 if failure.reason in ("timeout", "deadline") else 502
             return _error_page(status, "down", text, lang)
         templates = fetch_templates(current_app, result)

@@ -54,13 +54,7 @@ FUZZ = settings(
 # Fault rules answer 5xx on purpose and a reset reseeds (slow): documented, not fuzzed.
 # Rotating keys would change the session's shared key rings (tests/integration/test_trust.py).
 NOT_FUZZED = r"^/_emulator/(faults$|reset$|keys/rotate$)"
-KNOWN: dict[str, str] = {
-    # Reported, outside this suite's files: an identifier no node homes (e.g. `B`, read as
-    # 0.NA/B) fails the trace with reason "error" (responseCode 301), and resolver/page.py
-    # shows every reason but "not_found" as the 502 "node unreachable" page. The JSON API
-    # (/api/trace/B) answers 400/301. When fixed, this entry fails: remove it.
-    "GET /t/{text}": "[502] Bad Gateway",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _document(app: Flask) -> dict[str, Any]:
