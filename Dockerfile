@@ -17,8 +17,8 @@ COPY clients ./clients
 COPY docker ./docker
 RUN pip install . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin idr \
-    && mkdir -p /data \
-    && chown idr:idr /data
+    && mkdir -p /data/keys \
+    && chown -R idr:idr /data
 
 USER idr
 ENV IDR_DATA_DIR=/data \

@@ -6,5 +6,18 @@ from clients.trace_result import Trace as Trace
 from clients.trace_result import TraceError as TraceError
 from clients.trace_result import TraceRecord as TraceRecord
 from clients.tracer import trace as trace
+from clients.trust import Anchor as Anchor
+from clients.trust import Verdict as Verdict
+from clients.trust import Verifier as Verifier
 
-__all__ = ["ResolvedRecord", "Resolver", "Trace", "TraceError", "TraceRecord", "trace"]
+__all__ = [
+    "Anchor",
+    "ResolvedRecord",
+    "Resolver",
+    "Trace",
+    "TraceError",
+    "TraceRecord",
+    "Verdict",
+    "Verifier",
+    "trace",
+]

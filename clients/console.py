@@ -12,6 +12,8 @@ from clients.launcher import read_hierarchy
 from clients.resolver import DEFAULT_TOP_LEVEL
 
 EXIT_OK, EXIT_HANDLE_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_UNTRUSTED = 5
+"""A record that is not trusted (`idr resolve --verify`), or a refused trust anchor."""
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

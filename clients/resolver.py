@@ -13,6 +13,7 @@ import requests
 
 from clients.breaker import CircuitBreaker
 from clients.cache import TTLCache, record_ttl
+from clients.trust import Verdict, Verifier
 from idcore.errors import (
     HandleError,
     HandleNotFound,
@@ -43,6 +44,7 @@ class ResolvedRecord:
     cached: bool = False
     path: list[str] = field(default_factory=list)
     attempts: int = 1
+    trust: Verdict | None = None  # filled by Resolver(verify=True) (clients/trust.py)
 
     def first(self, vtype: str) -> dict[str, Any] | None:
         """The first value of a type."""
@@ -116,6 +118,7 @@ class Resolver:
         deadline: float | None = None,
         breaker: CircuitBreaker | None = None,
         seed: int | None = None,
+        verify: bool = False,
     ) -> None:
         urls = [top_level] if isinstance(top_level, str) else list(top_level)
         if not urls:
@@ -138,6 +141,8 @@ class Resolver:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._sleep: Callable[[float], None] = time.sleep
+        # Checks each record's signature chain from the pinned anchor (clients/trust.py).
+        self.verifier: Verifier | None = Verifier.for_resolver(self) if verify else None
 
     # -- public API --------------------------------------------------------------
 
@@ -152,6 +157,8 @@ class Resolver:
         """Resolve an identifier (also `hdl:` forms and consumer URLs); filters apply locally."""
         handle = from_scan(identifier)
         record = self._record(handle, fresh)
+        if self.verifier is not None:  # the whole record: filters apply after the check
+            record.trust = self.verifier.check(handle.text, record.values)
         if not types and not indexes:
             return record
         values = filter_values(record.values, list(indexes), list(types))
@@ -163,6 +170,7 @@ class Resolver:
             cached=record.cached,
             path=record.path,
             attempts=record.attempts,
+            trust=record.trust,
         )
 
     def resolve_at(self, base_url: str, identifier: str) -> ResolvedRecord:

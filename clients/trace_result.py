@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, cast
 
+from clients.trust import UNKNOWN, UNTRUSTED, Verdict, summarize
 from clients.walk import Edge, Reason
 from idcore.stages import (
     FIRST_ITEM_INDEX,
@@ -57,6 +58,7 @@ class TraceRecord:
     elapsed: float
     wave: int
     values: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    trust: Verdict | None = None  # set when the trace checks signatures (clients/trust.py)
 
     def title(self, lang: str = "en") -> str:
         """A human name: the `name` item (the right half of 'zh / en'), else template or suffix."""
@@ -76,7 +78,7 @@ class TraceRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record in the trace JSON."""
-        return {
+        out = {
             "handle": self.handle,
             "node": self.node,
             "enterprise": self.enterprise,
@@ -92,6 +94,9 @@ class TraceRecord:
             "wave": self.wave,
             "elapsedMs": _ms(self.elapsed),
         }
+        if self.trust is not None:
+            out["trust"] = self.trust.to_json()
+        return out
 
 
 @dataclass
@@ -183,6 +188,22 @@ class Trace:
         """Why the root itself is missing (then the trace is empty)."""
         return next((e for e in self.errors if e.depth == 0), None)
 
+    @property
+    def verified(self) -> bool:
+        """True when the records' signatures were checked."""
+        return any(r.trust is not None for r in self.records)
+
+    def trust_summary(self) -> dict[str, Any]:
+        """Counts of trusted, untrusted and unknown records, and the verdict on them all."""
+        counts: dict[str, Any] = summarize([r.trust for r in self.records])
+        if counts[UNTRUSTED]:
+            counts["verdict"] = UNTRUSTED
+        elif counts[UNKNOWN] or not self.records:
+            counts["verdict"] = UNKNOWN
+        else:
+            counts["verdict"] = "trusted"
+        return counts
+
     def record(self, handle: str) -> TraceRecord | None:
         """The record of a handle (case-insensitive), if traced."""
         wanted = handle.upper()
@@ -222,7 +243,7 @@ class Trace:
         counts: dict[str, int] = {}
         for rec in self.records:
             counts[rec.node] = counts.get(rec.node, 0) + 1
-        return {
+        out: dict[str, Any] = {
             "schema": SCHEMA,
             "root": self.root,
             "complete": self.complete,
@@ -260,6 +281,9 @@ class Trace:
                 "deadline": self.limits["deadline"],
             },
         }
+        if self.verified:
+            out["trust"] = self.trust_summary()
+        return out
 
 
 # -- reading records -----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from clients.trace_result import (
     name_item,
     record_items,
 )
+from clients.trust import Verdict, Verifier
 from clients.walk import Failure, Hop, Reason, Visit, Walk, enterprise_prefix
 from idcore.errors import (
     HandleError,
@@ -52,6 +53,9 @@ DEFAULT_MAX_RECORDS = 500
 
 Fetch = Callable[[str], tuple[list[dict[str, Any]], str]]
 """Fetch one record: handle → (its public values, the node that served it)."""
+
+Check = Callable[[str, list[dict[str, Any]]], Verdict]
+"""Check one record's signature chain: (handle, values) → verdict (clients/trust.py)."""
 
 
 # -- the fetch loop ------------------------------------------------------------------------
@@ -83,6 +87,7 @@ def run_trace(
     deadline: float = DEFAULT_DEADLINE,
     workers: int = 16,
     enterprises: bool = True,
+    verify: Check | None = None,
 ) -> Trace:
     """Trace from `root` with any fetch function; never raises for a missing record.
 
@@ -115,7 +120,12 @@ def run_trace(
     finally:
         # Abandoned requests finish in the background; nobody waits for them.
         pool.shutdown(wait=False, cancel_futures=True)
-    return _build(walk, time.monotonic() - began, asked, deadline)
+    result = _build(walk, time.monotonic() - began, asked, deadline)
+    if verify is not None:
+        # After the walk: the prefix keys are fetched (then cached) once per prefix.
+        for rec in result.records:
+            rec.trust = verify(rec.handle, rec.values)
+    return result
 
 
 def _land(walk: Walk, hop: Hop, outcome: _Outcome) -> None:
@@ -296,12 +306,14 @@ def trace(
     workers: int = 16,
     enterprises: bool = True,
     fetch: Fetch | None = None,
+    verifier: Verifier | None = None,
 ) -> Trace:
     """Trace an identifier (or scanned code) through the top-level nodes.
 
     Without a resolver, one is made in iterative mode: the top-level node refers each
     prefix to its secondary node, so every record names the node that really holds it.
     Raises InvalidHandle for a malformed identifier; anything missing is in `errors`.
+    With a `verifier`, each record's `trust` holds its verdict.
     """
     root = from_scan(identifier).text
     own: Resolver | None = None
@@ -320,6 +332,7 @@ def trace(
             deadline=deadline,
             workers=workers,
             enterprises=enterprises,
+            verify=verifier.check if verifier is not None else None,
         )
     finally:
         if own is not None:

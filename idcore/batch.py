@@ -24,6 +24,7 @@ from idcore.errors import (
 )
 from idcore.identifier import Handle, fold, parse_handle
 from idcore.records import RecordService
+from idcore.signing import strip_signatures
 from idcore.stages import TEMPLATE_INDEX, TEMPLATE_TYPE
 from idcore.store import Record
 from idcore.values import (
@@ -178,7 +179,7 @@ def _prepare_item(
         raise
     service.check_home(handle)
     # The Handle form says "values"; the SNMS form says "value" (and "templateVersion").
-    raw_values = raw["values"] if "values" in raw else raw.get("value")
+    raw_values = strip_signatures(raw["values"] if "values" in raw else raw.get("value"))
     if raw_values is None:
         raise ProtocolError(f"item {position} ({sent!r}) has no 'values' list", handle=sent)
     wire = _plain_values(raw_values, stamp)
@@ -206,7 +207,8 @@ def _prepare_item(
     created = Record(handle.text, sorted(complete, key=_by_index))
     if service.validator is not None:
         service.validator(created)
-    return _Item(position, sent, handle, wire, created)
+    # Signed here too, outside the transaction: a create stores exactly this record.
+    return _Item(position, sent, handle, wire, service.sign(created))
 
 
 def nesting_exceeds(body: Any, limit: int) -> bool:
@@ -358,7 +360,7 @@ def _build(
     record = Record(existing.handle, sorted(item.values, key=_by_index))
     if service.validator is not None:
         service.validator(record)
-    return record, False
+    return service.sign(record), False
 
 
 class _Rights:

@@ -12,14 +12,18 @@ cache of the worker that answers (a cold start, exact with one worker per node).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint, Flask, Response, current_app
 
 from idcore.faults import CONTROL_PREFIX
 from idcore.handle_api import records
+from idcore.jws import sign
+from idcore.signing import SIGNATURE_INDEX, SIGNATURE_TYPE, digests
 from idcore.web import json_response
 
 BENCH_PREFIX = f"{CONTROL_PREFIX}/bench"
@@ -72,6 +76,16 @@ def fixed_values() -> list[dict[str, Any]]:
     values.append(_value(1001, "IDIS.TEMPLATE", "furniture.product@1"))
     values += [_value(2000 + i, code, text) for i, (code, text) in enumerate(items)]
     values += [_value(3000 + i, rel, target) for i, (rel, target) in enumerate(edges)]
+    # Signed as a node signs every record (idcore.signing), by a fixed bench-only key.
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"idr bench fixed").digest())
+    payload = {
+        "iss": "furniture",
+        "sub": FIXED_HANDLE,
+        "iat": 1715748060,
+        "prefix": "88.168",
+        "digests": digests(values),
+    }
+    values.append(_value(SIGNATURE_INDEX, SIGNATURE_TYPE, sign(payload, key, "bench-fixed")))
     return values
 
 

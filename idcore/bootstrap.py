@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from idcore.credentials import hash_secret
 from idcore.demo import DemoData, Enterprise
+from idcore.signing import with_pubkeys
 from idcore.store import Record, Store
 from idcore.template import template_record
 from idcore.topology import NodeSpec, Topology
@@ -91,22 +93,31 @@ def admin_record(admin_handle: str, secret: str, stamp: str, desc: str) -> Recor
     )
 
 
-def top_level_records(topology: Topology, spec: NodeSpec, secret: str) -> list[Record]:
-    """The top-level node's own prefix record and one delegation per secondary node."""
+def top_level_records(
+    topology: Topology,
+    spec: NodeSpec,
+    secret: str,
+    public_keys: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+) -> list[Record]:
+    """The top-level node's own prefix record and one delegation per secondary node.
+
+    `public_keys` maps node names to their JWKs (current first): the top-level node's own
+    go into its prefix record (the trust anchor clients pin), each secondary node's into
+    its delegation `0.NA/88.NNN` as HS_PUBKEY values from index 300.
+    """
+    keys = public_keys or {}
     stamp = now_iso()
     own = f"0.NA/{spec.prefix}"
-    records = [admin_record(own, secret, stamp, "national top-level prefix (demo)")]
+    anchor = admin_record(own, secret, stamp, "national top-level prefix (demo)")
+    anchor.values = with_pubkeys(anchor.values, keys.get(spec.name, ()))
+    records = [anchor]
     for node in topology.secondaries:
-        records.append(
-            Record(
-                f"0.NA/{node.prefix}",
-                [
-                    site_value(node, stamp),
-                    _string(2, "DESC", node.title or node.name, stamp),
-                    _admin(100, f"{node.prefix}/ADMIN", stamp),
-                ],
-            )
-        )
+        values = [
+            site_value(node, stamp),
+            _string(2, "DESC", node.title or node.name, stamp),
+            _admin(100, f"{node.prefix}/ADMIN", stamp),
+        ]
+        records.append(Record(f"0.NA/{node.prefix}", with_pubkeys(values, keys.get(node.name, ()))))
     return records
 
 

@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import os
 import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -16,6 +19,9 @@ from idcore.identifier import fold
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _SCHEME = "scrypt"
+_KNOWN_SCHEMES = frozenset(
+    ("bearer", "digest", "negotiate", "ntlm", "hoba", "mutual", "token", "aws4-hmac-sha256")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +68,12 @@ def parse_basic(header: str | None) -> Credentials:
             "'300:<prefix>/ADMIN' and its secret"
         )
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not token:
-        raise InvalidCredential(f"unsupported Authorization scheme {scheme[:20]!r}: use HTTP Basic")
+    if scheme.lower() == "basic" and not token.strip():
+        raise InvalidCredential("the Basic credentials are empty: send base64('<user>:<secret>')")
+    if scheme.lower() != "basic":
+        # Name the scheme only if it is a known one: the header may be a bare secret.
+        shown = repr(scheme) if scheme.lower() in _KNOWN_SCHEMES else "other than Basic"
+        raise InvalidCredential(f"unsupported Authorization scheme {shown}: use HTTP Basic")
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -141,3 +151,68 @@ def _verify(secret: str, stored: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(computed.hex(), digest)
+
+
+class FailureThrottle:
+    """Counts failed logins per client address and slows a guesser down.
+
+    After `max_failures` failures from one address within `window` seconds, that
+    address is refused (the caller answers 503 with Retry-After) until its oldest
+    counted failure ages out. Per process and bounded: at most `max_clients`
+    addresses are remembered (the least recently failing is forgotten first), each
+    with at most `max_failures` timestamps.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 10,
+        window: float = 60.0,
+        *,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._max_clients = max_clients
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str | None) -> float:
+        """Seconds until `client` may try again; 0 if it may try now."""
+        if client is None:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            stamps = self._failures.get(client)
+            if stamps is None:
+                return 0.0
+            while stamps and stamps[0] <= now - self.window:
+                stamps.popleft()
+            if not stamps:
+                del self._failures[client]
+                return 0.0
+            if len(stamps) < self.max_failures:
+                return 0.0
+            return max(stamps[0] + self.window - now, 0.001)
+
+    def failed(self, client: str | None) -> int:
+        """Count one failure of `client`; the number of failures now in its window."""
+        if client is None:
+            return 0
+        now = self._clock()
+        with self._lock:
+            stamps = self._failures.pop(client, None)
+            if stamps is None:
+                stamps = deque(maxlen=self.max_failures)
+            while stamps and stamps[0] <= now - self.window:
+                stamps.popleft()
+            stamps.append(now)
+            self._failures[client] = stamps  # most recent last
+            while len(self._failures) > self._max_clients:
+                self._failures.popitem(last=False)
+            return len(stamps)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)

@@ -5,13 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 
+from idcore.credentials import FailureThrottle
 from idcore.errors import HandleNotFound, InvalidHandle, NotResponsible, ProtocolError
-from idcore.identifier import Handle, parse_handle, parse_prefix, validate_prefix
-from idcore.records import PutRequest, RecordService
+from idcore.identifier import Handle, fold, parse_handle, parse_prefix, validate_prefix
+from idcore.records import PutRequest, RecordService, WriteLimits
+from idcore.settings import NodeSettings
+from idcore.signing import strip_signatures
 from idcore.values import parse_values
-from idcore.web import json_body, json_response, query_bool, query_ints, query_types, values_answer
+from idcore.web import (
+    JSON_DEPTH_CONFIG,
+    json_body,
+    json_response,
+    query_bool,
+    query_ints,
+    query_types,
+    values_answer,
+)
 
 Resolve = Callable[[str, Handle, list[int], list[str]], Response]
 """Answer a GET: (handle as sent, parsed handle, index filters, type filters) → response."""
@@ -23,6 +34,18 @@ def records() -> RecordService:
     """The RecordService of the running app."""
     service: RecordService = current_app.extensions[EXTENSION]
     return service
+
+
+def apply_limits(app: Flask, settings: NodeSettings) -> None:
+    """Apply the settings' write limits and login throttle to an app and its RecordService."""
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config[JSON_DEPTH_CONFIG] = settings.max_json_depth
+    service: RecordService = app.extensions[EXTENSION]
+    service.limits = WriteLimits(
+        max_values_per_record=settings.max_values_per_record,
+        max_value_bytes=settings.max_value_bytes,
+    )
+    service.throttle = FailureThrottle(settings.auth_max_failures, settings.auth_failure_window)
 
 
 def local_resolve(text: str, handle: Handle, indexes: list[int], types: list[str]) -> Response:
@@ -64,8 +87,13 @@ def handles_blueprint(
         service.check_home(handle if handle.suffix else Handle(handle.prefix, "x"))
         identity = service.authenticate(request.headers.get("Authorization"))
         body = json_body(request)
-        raw_values = _values_of(body, text)
-        values = parse_values(raw_values)
+        # HS_SIGNATURE is the node's to write: one a client sends back is dropped.
+        raw_values = strip_signatures(_values_of(body, text, handle))
+        values = parse_values(
+            raw_values,
+            max_values=service.limits.max_values_per_record,
+            max_value_bytes=service.limits.max_value_bytes,
+        )
         indexes = _index_param(request.args.getlist("index"), [v.index for v in values])
         put = PutRequest(
             handle=handle,
@@ -118,13 +146,16 @@ def _optional_int(name: str) -> int | None:
     return values[0]
 
 
-def _values_of(body: Any, path_handle: str) -> Any:
+def _values_of(body: Any, path_handle: str, handle: Handle) -> Any:
     if isinstance(body, list):
         return body
     if not isinstance(body, dict):
         raise ProtocolError('the body must be {"values": [...]} or a JSON array of values')
     named = body.get("handle")
-    if named is not None and (not isinstance(named, str) or named.upper() != path_handle.upper()):
+    # ASCII-only case folding (as lookups do); `88.168.1` and `0.NA/88.168.1` are one handle.
+    if named is not None and (
+        not isinstance(named, str) or fold(named) not in (fold(path_handle), handle.key)
+    ):
         raise ProtocolError(
             f"body names handle {named!r} but the path names {path_handle!r}: they must match"
         )
@@ -153,4 +184,11 @@ def _index_param(raw: list[str], body_indexes: list[int]) -> list[int] | None:
     return wanted
 
 
-__all__ = ["EXTENSION", "HandleNotFound", "handles_blueprint", "local_resolve", "records"]
+__all__ = [
+    "EXTENSION",
+    "HandleNotFound",
+    "apply_limits",
+    "handles_blueprint",
+    "local_resolve",
+    "records",
+]

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from idcore.credentials import Credentials, Identity, SecretVerifier, hash_secret, parse_basic
+from idcore.credentials import (
+    Credentials,
+    FailureThrottle,
+    Identity,
+    SecretVerifier,
+    hash_secret,
+    parse_basic,
+)
 from idcore.errors import (
     AuthenticationFailed,
     HandleAlreadyExists,
@@ -17,6 +26,7 @@ from idcore.errors import (
     InvalidHandle,
     InvalidValue,
     NotResponsible,
+    ServerBusy,
     ValueAlreadyExists,
     ValuesNotFound,
 )
@@ -24,6 +34,8 @@ from idcore.identifier import NA_PREFIX, Handle, ancestors, fold, parse_handle
 from idcore.store import Record, Store
 from idcore.values import (
     ALL_PERMISSIONS,
+    MAX_VALUE_BYTES,
+    MAX_VALUES_PER_RECORD,
     SECRET_PERMISSIONS,
     AdminRef,
     HandleValue,
@@ -31,11 +43,25 @@ from idcore.values import (
     now_iso,
     value_is_public,
 )
+from idcore.web import client_address
 
 SECKEY_INDEX = 300
 
+log = logging.getLogger("idr.auth")
+
 Validator = Callable[[Record], None]
 """Checks a record about to be written; raises InvalidValue (202) to refuse it."""
+
+Signer = Callable[[Record], Record]
+"""Returns the record as it will be stored, with its HS_SIGNATURE (idcore.signing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLimits:
+    """Limits every write is checked against before anything is stored."""
+
+    max_values_per_record: int = MAX_VALUES_PER_RECORD
+    max_value_bytes: int = MAX_VALUE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +115,7 @@ class RecordService:
         homes: Callable[[Handle], bool],
         describe_home: str,
         validator: Validator | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.store = store
         self.admin = Identity(SECKEY_INDEX, admin_handle)
@@ -96,6 +123,9 @@ class RecordService:
         self._describe_home = describe_home
         self._verifier = SecretVerifier()
         self.validator = validator
+        self.signer = signer
+        self.limits = WriteLimits()
+        self.throttle = FailureThrottle()
 
     # -- reading -----------------------------------------------------------------
 
@@ -127,10 +157,42 @@ class RecordService:
 
     # -- authentication ----------------------------------------------------------
 
-    def authenticate(self, authorization: str | None) -> Identity:
-        """Check HTTP Basic credentials against the HS_SECKEY of the admin handle."""
-        creds = parse_basic(authorization)
-        self._check_secret(creds)
+    def authenticate(self, authorization: str | None, client: str | None = None) -> Identity:
+        """Check HTTP Basic credentials against the HS_SECKEY of the admin handle.
+
+        Failures are logged (never the secret) and counted per client address (that of
+        the current request unless given); a client with too many recent failures is
+        refused with ServerBusy (3, HTTP 503, Retry-After) before its secret is checked.
+        """
+        if not authorization:
+            return parse_basic(authorization).identity  # raises AuthenticationNeeded
+        client = client if client is not None else client_address()
+        wait = self.throttle.retry_after(client)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            log.warning("login refused: client %s is throttled for %d s", client, seconds)
+            raise ServerBusy(
+                f"too many failed logins from {client}: {self.throttle.max_failures} within "
+                f"{self.throttle.window:g} s; try again in {seconds} s",
+                retryAfter=seconds,
+            )
+        identity: Identity | None = None
+        try:
+            creds = parse_basic(authorization)
+            identity = creds.identity
+            self._check_secret(creds)
+        except (AuthenticationFailed, InvalidCredential) as exc:
+            count = self.throttle.failed(client)
+            log.warning(
+                "failed login from %s as %s: %s (%d of %d allowed within %g s)",
+                client,
+                identity or "(unreadable credentials)",
+                exc.message,
+                count,
+                self.throttle.max_failures,
+                self.throttle.window,
+            )
+            raise
         return creds.identity
 
     def _check_secret(self, creds: Credentials) -> None:
@@ -172,20 +234,27 @@ class RecordService:
         self, identity: Identity, right: str, handle: Handle, current: Record | None
     ) -> None:
         """Raise InsufficientPermissions unless an HS_ADMIN in scope grants the right."""
+        self.require_all(identity, (right,), handle, current)
+
+    def require_all(
+        self, identity: Identity, rights: Sequence[str], handle: Handle, current: Record | None
+    ) -> None:
+        """Raise InsufficientPermissions naming the first right no HS_ADMIN in scope grants."""
         if identity.index == self.admin.index and identity.key == self.admin.key:
             return
-        for ref in self._admins_for(handle, current):
-            if (
-                ref.index == identity.index
-                and fold(ref.handle) == identity.key
-                and ref.allows(right)
-            ):
-                return
-        raise InsufficientPermissions(
-            f"identity {identity} may not {right} on {handle.text!r}: no HS_ADMIN of the "
-            f"record or its prefix grants it",
-            handle=handle.text,
-        )
+        mine = [
+            ref
+            for ref in self._admins_for(handle, current)
+            if ref.index == identity.index and fold(ref.handle) == identity.key
+        ]
+        for right in rights:
+            if not any(ref.allows(right) for ref in mine):
+                raise InsufficientPermissions(
+                    f"identity {identity} may not {right} on {handle.text!r}: no HS_ADMIN of "
+                    "the record or its prefix grants it",
+                    handle=handle.text,
+                    right=right,
+                )
 
     # -- writing -----------------------------------------------------------------
 
@@ -217,7 +286,9 @@ class RecordService:
                         f"handle {handle.text!r} already exists (overwrite=false)",
                         handle=handle.text,
                     )
-                self.require(identity, "modifyValue", handle, current)
+                self.require_all(
+                    identity, replace_rights(current.values, incoming), handle, current
+                )
                 return self._checked(Record(current.handle, sorted(incoming, key=_by_index)))
             if current is None:
                 raise HandleNotFound(
@@ -225,6 +296,7 @@ class RecordService:
                     handle=handle.text,
                 )
             existing = {v["index"]: v for v in current.values}
+            self.require_all(identity, update_rights(existing, incoming), handle, current)
             for value in incoming:
                 if value["index"] in existing:
                     if not request.overwrite:
@@ -233,11 +305,8 @@ class RecordService:
                             "(overwrite=false)",
                             handle=handle.text,
                         )
-                    self.require(identity, "modifyValue", handle, current)
-                else:
-                    self.require(identity, "addValue", handle, current)
-                    if not request.overwrite:
-                        created = True
+                elif not request.overwrite:
+                    created = True
                 existing[value["index"]] = value
             return self._checked(Record(current.handle, sorted(existing.values(), key=_by_index)))
 
@@ -255,10 +324,12 @@ class RecordService:
                 right = "delDerivedPrefix" if handle.is_prefix_record else "deleteHandle"
                 self.require(identity, right, handle, current)
                 return None
-            self.require(identity, "removeValue", handle, current)
             wanted = set(indexes)
+            removed = [v for v in current.values if v["index"] in wanted]
+            rights = sorted({_value_right("remove", v, None) for v in removed} or {"removeValue"})
+            self.require_all(identity, rights, handle, current)
             kept = [v for v in current.values if v["index"] not in wanted]
-            if len(kept) == len(current.values):
+            if not removed:
                 raise ValuesNotFound(
                     f"{handle.text!r} has no value at index {sorted(wanted)}", handle=handle.text
                 )
@@ -267,10 +338,23 @@ class RecordService:
         self.store.mutate(handle.key, change)
 
     def _checked(self, record: Record) -> Record:
+        limit = self.limits.max_values_per_record
+        # The node's own HS_SIGNATURE (replaced on every write) is not the client's value.
+        count = sum(1 for v in record.values if v.get("type") != "HS_SIGNATURE")
+        if count > limit:
+            raise InvalidValue(
+                f"{record.handle!r} would hold {count} values: the limit is "
+                f"{limit} values per record",
+                handle=record.handle,
+            )
         # Templates (and later signatures) see the record exactly as it will be stored.
         if self.validator is not None:
             self.validator(record)
-        return record
+        return self.sign(record)
+
+    def sign(self, record: Record) -> Record:
+        """The record as stored: signed by this node's key when it has a signer."""
+        return record if self.signer is None else self.signer(record)
 
     def _prepare(self, value: HandleValue, stamp: str) -> dict[str, Any]:
         wire = value.to_wire()
@@ -305,6 +389,54 @@ class RecordService:
             "ttl": 86400,
             "timestamp": stamp,
         }
+
+
+def _value_right(kind: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+    """`addValue`, `removeValue`, `modifyValue`, or the *Admin right when HS_ADMIN is involved."""
+    admin = any(v is not None and v.get("type") == "HS_ADMIN" for v in (old, new))
+    return f"{kind}{'Admin' if admin else 'Value'}"
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("type", "data", "ttl", "permissions")
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+def replace_rights(
+    current: Sequence[dict[str, Any]], incoming: Sequence[dict[str, Any]]
+) -> list[str]:
+    """The rights a whole-record replace needs: one per kind of value added, removed or changed.
+
+    A value that changes nothing needs no right; a replace that changes nothing at all
+    needs modifyValue.
+    """
+    # Signatures are the node's, redone on every write: they need no right.
+    old = {v["index"]: v for v in current if v.get("type") != "HS_SIGNATURE"}
+    new = {v["index"]: v for v in incoming if v.get("type") != "HS_SIGNATURE"}
+    rights = set()
+    for index, value in new.items():
+        if index not in old:
+            rights.add(_value_right("add", None, value))
+        elif not _same(old[index], value):
+            rights.add(_value_right("modify", old[index], value))
+    for index, value in old.items():
+        if index not in new:
+            rights.add(_value_right("remove", value, None))
+    return sorted(rights or {"modifyValue"})
+
+
+def update_rights(
+    existing: dict[int, dict[str, Any]], incoming: Sequence[dict[str, Any]]
+) -> list[str]:
+    """The rights a partial update (`?index=`) needs: add or modify, per value (an update of
+    nothing needs modifyValue)."""
+    rights = {
+        _value_right("modify", existing[v["index"]], v)
+        if v["index"] in existing
+        else _value_right("add", None, v)
+        for v in incoming
+    }
+    return sorted(rights or {"modifyValue"})
 
 
 def _create_right(handle: Handle) -> str:

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from idcore.errors import InvalidValue
 
 DEFAULT_TTL = 86400
+# Limits of a write (defaults; a node's settings may change the last three).
 MAX_VALUE_CHARS = 4000
+"""Characters (code points) of one string value: PROTOCOL.md, enterprise-node strings."""
+MAX_VALUE_BYTES = 16 * 1024
+"""UTF-8 bytes of one value's data; at least 4 x MAX_VALUE_CHARS, so any string within the
+character limit also fits in bytes (4 bytes is the longest UTF-8 encoding of a character)."""
 MAX_VALUES_PER_RECORD = 1000
+"""Values one record may hold."""
+MAX_JSON_DEPTH = 32
+"""Nesting of arrays and objects in a JSON request body."""
+VALUE_BYTES_CONTEXT = "max_value_bytes"
+"""Validation-context key that overrides MAX_VALUE_BYTES (see parse_values)."""
 PUBLIC_READ_PERMISSIONS = "1110"
 SECRET_PERMISSIONS = "1100"
 
@@ -98,23 +117,30 @@ class ValueData(BaseModel):
     value: Any
 
     @model_validator(mode="after")
-    def _check(self) -> ValueData:
+    def _check(self, info: ValidationInfo) -> ValueData:
         fmt, raw = self.format, self.value
+        context = info.context if isinstance(info.context, dict) else {}
+        limit = int(context.get(VALUE_BYTES_CONTEXT, MAX_VALUE_BYTES))
         if fmt in ("string", "base64", "hex"):
             if not isinstance(raw, str):
                 raise ValueError(f"data of format {fmt!r} must be a string")
             if len(raw) > MAX_VALUE_CHARS:
-                raise ValueError(f"data is {len(raw)} characters: the limit is {MAX_VALUE_CHARS}")
-            if fmt == "base64":
-                try:
-                    base64.b64decode(raw, validate=True)
-                except binascii.Error as exc:
-                    raise ValueError(f"data is not valid base64: {exc}") from None
-            if fmt == "hex":
-                try:
-                    bytes.fromhex(raw)
-                except ValueError:
-                    raise ValueError("data is not valid hex") from None
+                raise ValueError(
+                    f"data is {len(raw)} characters: the limit is {MAX_VALUE_CHARS} characters"
+                )
+        size = data_bytes(raw)
+        if size > limit:
+            raise ValueError(f"data is {size} bytes (UTF-8): the limit is {limit} bytes per value")
+        if fmt == "base64":
+            try:
+                base64.b64decode(raw, validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"data is not valid base64: {exc}") from None
+        elif fmt == "hex":
+            try:
+                bytes.fromhex(raw)
+            except ValueError:
+                raise ValueError("data is not valid hex") from None
         elif fmt == "admin":
             self.value = AdminRef.model_validate(raw).model_dump()
         elif fmt == "vlist":
@@ -146,6 +172,17 @@ class HandleValue(BaseModel):
     def _strict_index(cls, raw: Any) -> Any:
         # Reject 1.5 and True; accept "3" as pyhandle-era clients send strings.
         return _no_bool_or_float(raw)
+
+    @field_validator("type")
+    @classmethod
+    def _printable_type(cls, vtype: str) -> str:
+        bad = next((c for c in vtype if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+        if bad is not None:
+            raise ValueError(
+                f"type contains control character {bad!r}: a type is printable text "
+                "such as URL or TRACE.INPUT"
+            )
+        return vtype
 
     @field_validator("data", mode="before")
     @classmethod
@@ -191,17 +228,36 @@ class HandleValue(BaseModel):
         return out
 
 
-def parse_values(raw: Any) -> list[HandleValue]:
+def data_bytes(raw: Any) -> int:
+    """UTF-8 bytes of a value's data: the string itself, else its compact JSON."""
+    if isinstance(raw, str):
+        return len(raw.encode("utf-8", "surrogatepass"))
+    try:
+        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return 0  # not JSON at all: the format checks refuse it
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def parse_values(
+    raw: Any,
+    *,
+    max_values: int = MAX_VALUES_PER_RECORD,
+    max_value_bytes: int = MAX_VALUE_BYTES,
+) -> list[HandleValue]:
     """Validate a list of wire values; every problem is reported in one InvalidValue."""
     if not isinstance(raw, list):
         raise InvalidValue("'values' must be a list of {index, type, data} objects")
-    if len(raw) > MAX_VALUES_PER_RECORD:
-        raise InvalidValue(f"{len(raw)} values in one record: the limit is {MAX_VALUES_PER_RECORD}")
+    if len(raw) > max_values:
+        raise InvalidValue(
+            f"{len(raw)} values in one record: the limit is {max_values} values per record"
+        )
+    context = {VALUE_BYTES_CONTEXT: max_value_bytes}
     values: list[HandleValue] = []
     problems: list[str] = []
     for position, item in enumerate(raw):
         try:
-            values.append(HandleValue.model_validate(item))
+            values.append(HandleValue.model_validate(item, context=context))
         except ValidationError as exc:
             for err in exc.errors():
                 where = ".".join(str(p) for p in err["loc"]) or "value"

@@ -6,22 +6,31 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from idcore.codes import ResponseCode
-from idcore.errors import HandleError, ProtocolError
+from idcore.errors import HandleError, InvalidHandle, ProtocolError, ServerBusy
+from idcore.identifier import parse_handle
+from idcore.values import MAX_JSON_DEPTH as MAX_JSON_DEPTH
 
 log = logging.getLogger("idr.web")
 
-MAX_JSON_DEPTH = 32
+JSON_DEPTH_CONFIG = "IDR_MAX_JSON_DEPTH"
+"""app.config key of the JSON nesting limit (NodeSettings.max_json_depth)."""
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON answer."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    resp = Response(text, status=status, mimetype="application/json")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from a \ud800 escape) has no UTF-8 form: escape everything.
+        data = json.dumps(body, separators=(",", ":")).encode("ascii")
+    resp = Response(data, status=status, mimetype="application/json")
     if headers:
         resp.headers.update(headers)
     return resp
@@ -32,11 +41,39 @@ def error_response(error: HandleError) -> Response:
     headers = {}
     if error.code == ResponseCode.AUTHENTICATION_NEEDED:
         headers["WWW-Authenticate"] = 'Basic realm="handle"'
+    retry = error.details.get("retryAfter")
+    if isinstance(error, ServerBusy) and isinstance(retry, int):
+        headers["Retry-After"] = str(retry)
     return json_response(error.to_json(), error.http_status, headers)
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Every error leaves as Handle JSON: never HTML, never a traceback."""
+    """Every error leaves as Handle JSON: never HTML, never a traceback.
+
+    Also refuses a request path that is not valid UTF-8 before any route sees it.
+    """
+
+    @app.before_request
+    def _utf8_path() -> None:
+        # Werkzeug turns undecodable bytes into U+FFFD; an identifier must never be guessed.
+        environ = request.environ
+        uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        try:
+            if isinstance(uri, str):
+                unquote_to_bytes(uri.split("?", 1)[0]).decode("utf-8")
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            message = "the request path is not valid UTF-8 (percent-encode UTF-8 bytes only)"
+            if request.path.startswith("/api/handles/"):
+                raise InvalidHandle(message, handle=request.path[len("/api/handles/") :]) from None
+            raise ProtocolError(message) from None
+        if request.url_rule is None and request.path.startswith("/api/handles/"):
+            # No route takes a line break: say what is wrong with the identifier, not 404.
+            try:
+                parse_handle(request.path[len("/api/handles/") :])
+            except InvalidHandle as exc:
+                exc.handle = request.path[len("/api/handles/") :]
+                raise
 
     @app.errorhandler(HandleError)
     def _handle_error(error: HandleError) -> Response:
@@ -56,7 +93,12 @@ def register_error_handlers(app: Flask) -> None:
             message = "no such API path: see /openapi.json or /api/handles/{prefix}/{suffix}"
         elif status == 413:
             code = ResponseCode.PROTOCOL_ERROR
-            message = "request body too large"
+            limit = request.max_content_length
+            message = (
+                f"request body too large: the limit is {limit} bytes"
+                if limit
+                else "request body too large"
+            )
         else:
             code = ResponseCode.PROTOCOL_ERROR if status < 500 else ResponseCode.ERROR
             message = error.description or error.name
@@ -109,6 +151,18 @@ def query_types(request: Request) -> list[str]:
     return [t for t in request.args.getlist("type") if t]
 
 
+def json_depth_limit() -> int:
+    """The JSON nesting limit of the running app (MAX_JSON_DEPTH outside one)."""
+    if has_request_context():
+        return int(current_app.config.get(JSON_DEPTH_CONFIG, MAX_JSON_DEPTH))
+    return MAX_JSON_DEPTH
+
+
+def client_address() -> str | None:
+    """The address the current request came from (None outside a request)."""
+    return request.remote_addr if has_request_context() else None
+
+
 def json_body(request: Request) -> Any:
     """The JSON body of a write; the media type must be JSON."""
     mimetype = request.mimetype or ""
@@ -116,6 +170,7 @@ def json_body(request: Request) -> Any:
         raise ProtocolError(
             f"Content-Type must be application/json, not {request.content_type or 'missing'!r}"
         )
+    limit = json_depth_limit()
     raw = request.get_data(cache=False)
     try:
         text = raw.decode("utf-8")
@@ -128,20 +183,59 @@ def json_body(request: Request) -> Any:
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except RecursionError:
-        raise ProtocolError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels") from None
-    if _depth(body) > MAX_JSON_DEPTH:
-        raise ProtocolError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels")
+        raise ProtocolError(f"JSON nesting is deeper than the limit of {limit} levels") from None
+    check_json_tree(body, limit)
     return body
 
 
-def _depth(node: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(node, dict):
-        return max((_depth(v, level + 1) for v in node.values()), default=level + 1)
-    if isinstance(node, list):
-        return max((_depth(v, level + 1) for v in node), default=level + 1)
-    return level
+def check_json_tree(body: Any, limit: int) -> None:
+    """ProtocolError if parsed JSON nests deeper than `limit` or holds a lone surrogate."""
+    if json_depth(body, limit, check_text=True) > limit:
+        raise ProtocolError(f"JSON nesting is deeper than the limit of {limit} levels")
+
+
+def json_depth(body: Any, stop: int | None = None, check_text: bool = False) -> int:
+    """Levels of arrays/objects in parsed JSON (a scalar is 0); counting stops past `stop`.
+
+    With `check_text`, every string and key is also checked to be valid Unicode.
+    """
+    level = [body]
+    depth = 0
+    while level:
+        below: list[Any] = []
+        nested = False
+        for node in level:
+            if isinstance(node, dict):
+                nested = True
+                if check_text:
+                    for key in node:
+                        _no_surrogate(key)
+                below.extend(node.values())
+            elif isinstance(node, list):
+                nested = True
+                below.extend(node)
+            elif check_text and isinstance(node, str):
+                _no_surrogate(node)
+        if not nested:
+            break
+        depth += 1
+        if stop is not None and depth > stop:
+            break
+        level = below
+    return depth
+
+
+_depth = json_depth  # the name tests/unit/test_template.py compares the batch check with
+
+
+def _no_surrogate(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(
+            f"a JSON string holds the lone UTF-16 surrogate \\u{ord(text[exc.start]):04x}: "
+            "text must be valid Unicode (pair surrogates or send the character itself)"
+        ) from None
 
 
 def values_answer(handle: str, values: Sequence[dict[str, Any]]) -> Response:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Flask, Response, current_app, request
 
+from idcore import bench_api, stats
 from idcore.bootstrap import fingerprint, seed_once, top_level_records
-from idcore.emulator_api import emulator_blueprint
+from idcore.emulator_api import emulator_blueprint, init_app, reseeder
 from idcore.errors import NotResponsible
-from idcore.handle_api import EXTENSION, handles_blueprint, local_resolve
+from idcore.handle_api import EXTENSION, apply_limits, handles_blueprint, local_resolve
 from idcore.identifier import Handle
 from idcore.records import RecordService, filter_values
 from idcore.settings import NodeSettings
+from idcore.signing import sealed
 from idcore.store import Store, open_store
+from idcore.trust_api import hierarchy_keys, init_trust, kids, node_signer
 from idcore.web import json_response, query_bool, register_error_handlers, values_answer
+from resolver.dashboard import init_dashboard
 from resolver.delegation import Registry
+from resolver.openapi import init_openapi
+from resolver.page import page_blueprint
+from resolver.replication import REPLICATION, Replication
+from resolver.replication_api import init_replication
+from resolver.trace_api import trace_blueprint
 from resolver.upstream import Upstream
 
 REGISTRY = "idr.registry"
@@ -49,6 +60,8 @@ def _resolve(text: str, handle: Handle, indexes: list[int], types: list[str]) ->
 
 
 def _before_write(handle: Handle) -> None:
+    replication: Replication = current_app.extensions[REPLICATION]
+    replication.check_writable()  # a backup refuses writes: 7, HTTP 503, naming the primary
     registry: Registry = current_app.extensions[REGISTRY]
     found = registry.delegation(handle)
     if found is not None and not (
@@ -71,16 +84,23 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         namespace=spec.name,
         data_dir=settings.data_dir,
         redis_url=settings.redis_url,
+        changelog=True,  # the replication feed the backup follows
+        appendfsync=settings.redis_appendfsync,
     )
     registry = Registry(store, spec.prefix)
+    signer = node_signer(settings, spec, topology)  # signs every record it writes
     service = RecordService(
         store,
         admin_handle=f"0.NA/{spec.prefix}",
         homes=registry.homes,
         describe_home=f"the prefix records 0.NA/{spec.prefix}.* and referrals below them",
+        signer=signer,
     )
-    mark = fingerprint(spec.name, topology.dumps(), settings.seed)
-    seed_once(store, mark, lambda: top_level_records(topology, spec, settings.secret()))
+    # Delegations carry each secondary node's HS_PUBKEY: a new key anywhere reseeds them.
+    keys = partial(hierarchy_keys, settings, spec, topology, signer)
+    mark = fingerprint(spec.name, topology.dumps(), settings.seed, *kids(keys()))
+    seed = sealed(lambda: top_level_records(topology, spec, settings.secret(), keys()), signer)
+    seed_once(store, mark, seed)
 
     app = Flask(__name__)
     app.config["IDR_NODE"] = {
@@ -89,7 +109,6 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         "prefix": spec.prefix,
         "url": settings.url(spec),
     }
-    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.extensions[EXTENSION] = service
     app.extensions[REGISTRY] = registry
     app.extensions[UPSTREAM] = Upstream(
@@ -99,6 +118,16 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     )
     app.extensions["idr.settings"] = settings
     register_error_handlers(app)
+    apply_limits(app, settings)  # body size, JSON depth, values, login throttle
     app.register_blueprint(handles_blueprint(_resolve, _before_write))
     app.register_blueprint(emulator_blueprint())
+    app.register_blueprint(trace_blueprint())
+    app.register_blueprint(page_blueprint())
+    init_app(app, reseeder(store, mark, seed, lambda: app.extensions[UPSTREAM].cache.clear()))
+    bench_api.init_app(app, settings.bench_endpoints)
+    stats.init_app(app)
+    init_dashboard(app)
+    init_openapi(app)
+    init_trust(app, signer, spec, service, lambda: app.extensions[REPLICATION].check_writable())
+    init_replication(app, store, spec, topology)  # replication_api.start() runs it
     return app

@@ -2,6 +2,8 @@
 
 The trace runs in-process: each hop finds its secondary node in the prefix registry and
 fetches through the node's Upstream (with its TTL cache), never by HTTP to ourselves.
+Every record's signature is checked against the node's own key (the anchor clients pin):
+each record of the answer carries its `trust` verdict.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from clients.trace_result import NodeInfo, Trace
 from clients.tracer import DEFAULT_DEADLINE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, run_trace
+from clients.trust import Anchor, Verifier
 from idcore.errors import HandleError, HandleNotFound, ProtocolError, error_for_code
 from idcore.identifier import fold, parse_handle
 from idcore.records import RecordService
+from idcore.trust_api import TRUST, NodeTrust
 from idcore.web import json_response
 from resolver.delegation import Delegation, Registry
 from resolver.upstream import Upstream, UpstreamGatewayError, UpstreamTimeout
@@ -24,6 +28,7 @@ from resolver.upstream import Upstream, UpstreamGatewayError, UpstreamTimeout
 MAX_DEADLINE = 10.0
 MAX_DEPTH = 64
 MAX_RECORDS = 2000
+VERIFIER = "idr.trust.verifier"
 
 
 class NodeFetch:
@@ -64,6 +69,26 @@ def _describe(found: Delegation) -> NodeInfo:
     return NodeInfo(found.base_url, attrs.get("node"), attrs.get("desc"), found.prefix)
 
 
+def node_verifier(app: Flask) -> Verifier:
+    """The node's own verifier: its key ring is the anchor, prefix records come from its store.
+
+    Kept on the app so verified prefix keys are cached across traces; made anew when the
+    ring changed (a rotation).
+    """
+    trust: NodeTrust = app.extensions[TRUST]
+    ring = trust.signer.ring
+    verifier: Verifier | None = app.extensions.get(VERIFIER)
+    anchor = verifier.anchor if verifier is not None else None
+    if verifier is None or anchor is None or list(anchor.public_keys) != ring.kids():
+
+        def fetch(handle: str, fresh: bool) -> list[dict[str, Any]]:
+            return NodeFetch(app)(handle)[0]
+
+        verifier = Verifier(Anchor(trust.spec.prefix, ring.public_jwks(), "self"), fetch, ttl=60)
+        app.extensions[VERIFIER] = verifier
+    return verifier
+
+
 def server_trace(
     app: Flask,
     text: str,
@@ -76,7 +101,12 @@ def server_trace(
     handle = parse_handle(text)
     fetch = NodeFetch(app)
     result = run_trace(
-        handle.text, fetch, deadline=deadline, max_depth=max_depth, max_records=max_records
+        handle.text,
+        fetch,
+        deadline=deadline,
+        max_depth=max_depth,
+        max_records=max_records,
+        verify=node_verifier(app).check,
     )
     result.label_nodes(fetch.nodes.values())
     return result

@@ -14,8 +14,10 @@ from idcore.handle_api import EXTENSION, apply_limits, handles_blueprint
 from idcore.identifier import Handle, is_within
 from idcore.records import RecordService
 from idcore.settings import NodeSettings
+from idcore.signing import sealed
 from idcore.store import Store, open_store
 from idcore.template import TemplateRegistry
+from idcore.trust_api import init_trust, node_signer
 from idcore.web import register_error_handlers
 from secondary_nodes.batch import batch_blueprint
 from secondary_nodes.enterprises import enterprises_blueprint
@@ -42,6 +44,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         return is_within(handle.homed_prefix, own)
 
     template_registry = TemplateRegistry(store, own)
+    signer = node_signer(settings, spec, topology)  # its key ring, created on first start
     service = RecordService(
         store,
         admin_handle=f"{own}/ADMIN",
@@ -49,13 +52,14 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         describe_home=f"prefix {own} and the prefixes derived from it",
         # Every write of a record that names a template at index 1001 is checked.
         validator=template_registry.validate,
+        signer=signer,  # then signed: HS_SIGNATURE at index 400
     )
     top = topology.top_level[0].url if topology.top_level else None
     demo = build_demo(topology, settings.seed_number, top) if settings.seed == "demo" else None
     mark = fingerprint(
         spec.name, own, settings.seed, str(settings.seed_number), str(top), DEMO_VERSION
     )
-    seed = partial(secondary_records, spec, settings.secret(), demo)
+    seed = sealed(partial(secondary_records, spec, settings.secret(), demo), signer)
     seed_once(store, mark, seed)
 
     app = Flask(__name__)
@@ -79,4 +83,5 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     bench_api.init_app(app, settings.bench_endpoints)
     stats.init_app(app)
     init_openapi(app)
+    init_trust(app, signer, spec, service)
     return app

@@ -103,7 +103,7 @@ def templates_blueprint() -> Blueprint:
                     f"template {name!r} already exists (overwrite=false)", handle=handle.text
                 )
             created = current is None
-            return template_record(registry.node_prefix, template, now_iso())
+            return service.sign(template_record(registry.node_prefix, template, now_iso()))
 
         service.store.mutate(handle.key, change)
         return json_response(

@@ -6,10 +6,21 @@ import argparse
 import json
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
-from clients.console import EXIT_OK, add_top_option, out, top_level_urls
-from clients.resolver import Mode, Resolver
+from clients.commands.trust import pinned_anchor
+from clients.console import (
+    EXIT_OK,
+    EXIT_UNTRUSTED,
+    EXIT_USAGE,
+    add_top_option,
+    err,
+    out,
+    top_level_urls,
+)
+from clients.resolver import Mode, ResolvedRecord, Resolver
+from clients.trust import Verifier
 
 
 def _render_data(value: dict[str, Any]) -> str:
@@ -23,12 +34,20 @@ def run(args: argparse.Namespace) -> int:
     """Resolve one identifier and print it as a table or Handle JSON."""
     mode: Mode = "iterative" if args.iterative else "recursive"
     with Resolver(top_level_urls(args), mode=mode, timeout=args.timeout) as resolver:
+        if args.verify:
+            anchor = pinned_anchor(args)
+            if anchor is None:
+                return EXIT_USAGE
+            resolver.verifier = Verifier.for_resolver(resolver, anchor)
         record = resolver.resolve(
             args.identifier, types=args.type or (), indexes=args.index or (), fresh=args.fresh
         )
     if args.json:
-        print(json.dumps(record.to_json(), ensure_ascii=False, indent=2))
-        return EXIT_OK
+        body = record.to_json()
+        if record.trust is not None:
+            body["trust"] = record.trust.to_json()
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return _trust_exit(record)
     table = Table(title=f"{record.handle}  (served by {record.served_by})", title_justify="left")
     table.add_column("index", justify="right")
     table.add_column("type")
@@ -39,7 +58,17 @@ def run(args: argparse.Namespace) -> int:
     out.print(table)
     if not record.values:
         out.print("(the record has no value matching the filters)")
-    return EXIT_OK
+    if record.trust is not None:
+        if record.trust.trusted:
+            out.print(f"[green]✓ {escape(str(record.trust))}[/green]")
+        else:
+            err.print(f"[bold red]✗ {escape(str(record.trust))}[/bold red]")
+    return _trust_exit(record)
+
+
+def _trust_exit(record: ResolvedRecord) -> int:
+    """5 for a checked record that is not trusted, else 0."""
+    return EXIT_UNTRUSTED if record.trust is not None and not record.trust.trusted else EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -51,5 +80,10 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the Handle JSON")
     p.add_argument("--iterative", action="store_true", help="follow referrals yourself")
     p.add_argument("--fresh", action="store_true", help="bypass caches (auth=true)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the signature chain from the pinned anchor (exit 5 unless trusted)",
+    )
     add_top_option(p)
     p.set_defaults(func=run)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from clients.commands.trust import anchor_path
 from clients.console import (
     EXIT_HANDLE_ERROR,
     EXIT_OK,
@@ -24,9 +25,14 @@ from clients.console import (
 from clients.launcher import read_hierarchy
 from clients.trace_result import NodeInfo, Trace, TraceRecord
 from clients.tracer import DEFAULT_DEADLINE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, trace
+from clients.trust import Anchor, AnchorError, Verifier, verifier_for
 from idcore.stages import STAGE_TITLES
 
-TRUST_UNKNOWN = "unknown"  # record signatures are checked by a later issue
+MARKS = {
+    "trusted": "[green]✓[/green]",
+    "untrusted": "[bold red]✗[/bold red]",
+    "unknown": "[yellow]?[/yellow]",
+}
 
 
 def known_nodes(args: argparse.Namespace) -> list[NodeInfo]:
@@ -41,6 +47,22 @@ def known_nodes(args: argparse.Namespace) -> list[NodeInfo]:
     ]
 
 
+def trace_verifier(args: argparse.Namespace) -> Verifier | None:
+    """The command's verifier (one per run): the pinned anchor, or none pinned (unknown)."""
+    if getattr(args, "no_verify", False):
+        return None
+    verifier: Verifier | None = getattr(args, "_verifier", None)
+    if verifier is None:
+        path = anchor_path(args)
+        try:
+            anchor: Anchor | None = Anchor.load(path)
+        except (FileNotFoundError, AnchorError):
+            anchor = None  # every signed record is "unknown: no trust anchor pinned"
+        verifier = verifier_for(top_level_urls(args), anchor, args.timeout)
+        args._verifier = verifier
+    return verifier
+
+
 def run_trace_for(args: argparse.Namespace, identifier: str, max_depth: int | None = None) -> Trace:
     """Trace one identifier with the command's options, nodes labelled by name."""
     result = trace(
@@ -50,6 +72,7 @@ def run_trace_for(args: argparse.Namespace, identifier: str, max_depth: int | No
         deadline=args.deadline,
         max_depth=args.depth if max_depth is None else max_depth,
         max_records=args.max_records,
+        verifier=trace_verifier(args),
     )
     result.label_nodes(known_nodes(args))
     return result
@@ -88,16 +111,47 @@ def summary_line(result: Trace, lang: str = "en") -> str:
         why = f"{failure.reason}: {failure.message}" if failure else "nothing traced"
         return f"{result.root} | error {why}"
     state = "complete" if result.complete else f"partial, {len(result.errors)} missing"
+    trust = root.trust.status if root.trust is not None else "unknown"
     return (
         f"{root.handle} | {root.title(lang)} | {enterprise_label(result, root, lang)} | "
-        f"trust: {TRUST_UNKNOWN} | trace: {len(result.records)} records from "
+        f"trust: {trust} | trace: {len(result.records)} records from "
         f"{len({r.node for r in result.records})} nodes ({state})"
     )
 
 
+def trust_mark(rec: TraceRecord) -> str:
+    """✓ trusted, ✗ untrusted (with the reason), ? unknown; "" if signatures were not checked."""
+    if rec.trust is None:
+        return ""
+    mark = MARKS[rec.trust.status]
+    if rec.trust.status == "untrusted":
+        return f"{mark} [bold red]UNTRUSTED: {escape(rec.trust.reason or '')}[/bold red] "
+    return f"{mark} "
+
+
+def trust_line(result: Trace) -> str | None:
+    """The trust summary: counts, and each untrusted record with its reason."""
+    if not result.verified:
+        return None
+    counts = result.trust_summary()
+    parts = [f"{counts['trusted']} trusted"]
+    if counts["untrusted"]:
+        parts.insert(0, f"[bold red]{counts['untrusted']} UNTRUSTED[/bold red]")
+    if counts["unknown"]:
+        parts.append(f"{counts['unknown']} unknown")
+    text = f"trust: {', '.join(parts)}"
+    bad = [r for r in result.records if r.trust is not None and r.trust.status == "untrusted"]
+    if bad:
+        text += " (" + "; ".join(f"{escape(r.handle)}: {escape(str(r.trust))}" for r in bad) + ")"
+    reasons = {r.trust.reason for r in result.records if r.trust and r.trust.status == "unknown"}
+    if reasons and not bad:
+        text += f" ({escape(', '.join(sorted(str(r) for r in reasons)))})"
+    return text
+
+
 def _record_line(result: Trace, rec: TraceRecord, lang: str) -> str:
     text = (
-        f"[bold]{escape(rec.title(lang))}[/bold]  {escape(rec.handle)}"
+        f"{trust_mark(rec)}[bold]{escape(rec.title(lang))}[/bold]  {escape(rec.handle)}"
         f"  [dim]{escape(enterprise_label(result, rec, lang))} @ "
         f"{escape(node_label(result, rec.node))}[/dim]"
     )
@@ -118,7 +172,9 @@ def render_tree(result: Trace, lang: str) -> Tree:
     """The trace as a tree: the product, then its records grouped by stage."""
     root = result.root_record
     head = (
-        f"[bold]{escape(root.title(lang))}[/bold]  {escape(root.handle)}" if root else result.root
+        f"{trust_mark(root)}[bold]{escape(root.title(lang))}[/bold]  {escape(root.handle)}"
+        if root
+        else result.root
     )
     if root is not None:
         head += (
@@ -184,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
             render_timeline(result, args.lang) if args.timeline else render_tree(result, args.lang)
         )
         out.print(_footer(result))
+        line = trust_line(result)
+        if line is not None:
+            out.print(line)
     failure = result.root_error
     if failure is not None:
         err.print(
@@ -231,6 +290,11 @@ def add_trace_options(parser: argparse.ArgumentParser) -> None:
         help=f"max records ({DEFAULT_MAX_RECORDS})",
     )
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="names shown (en)")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not check signatures (by default each record is checked from the pinned anchor)",
+    )
     add_top_option(parser)
 
 

@@ -72,6 +72,7 @@ def print_nodes(info: dict[str, Any], note: str) -> None:
         top = next((n["url"] for n in info["nodes"] if n["role"] == "primary"), None)
         if top:
             out.print(f"      curl -i {top}/api/handles/{sample}")
+        out.print(f"      idr trust fetch && idr resolve {sample} --verify")
     out.print(f"description: {info['data_dir']}/hierarchy.json   stop: Ctrl-C")
 
 

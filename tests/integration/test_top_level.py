@@ -107,7 +107,7 @@ def test_recursion_echoes_the_handle_as_sent(hierarchy: Hierarchy) -> None:
 
 def test_recursion_never_shows_secrets(hierarchy: Hierarchy) -> None:
     body = expect(hierarchy.top.get("88.168.1/ADMIN"), 200, 1)
-    assert [v["type"] for v in body["values"]] == ["DESC", "HS_ADMIN"]
+    assert [v["type"] for v in body["values"]] == ["DESC", "HS_ADMIN", "HS_SIGNATURE"]
     assert expect(hierarchy.top.get("88.168.1/ADMIN?index=300"), 200, 200)["values"] == []
 
 

@@ -1,0 +1,289 @@
+"""Record signatures (HS_SIGNATURE at index 400) and HS_PUBKEY values: making and checking them.
+
+A node signs each record when it is written (RecordService calls its `signer` on the
+final record, after validation): the signature is a compact JWS (EdDSA, header
+`{alg, kid}`) whose payload is
+
+    {"iss": node name, "sub": handle, "iat": unix time, "prefix": the node's prefix,
+     "digests": [{"index", "type", "sha256"[, "hidden": true]}, ...]}
+
+with one digest per value other than the signatures themselves: the base64url SHA-256 of
+the canonical JSON (idcore.jws.canonical) of the value's `{"index", "type", "data"}`.
+Timestamps, TTLs and permissions are not covered: they say how a value is kept and
+cached, not what the record says (a changed permission that hides a value still shows,
+as a signed value that is missing). Values a reader cannot see (HS_SECKEY) are marked
+`hidden` so that a reader knows their absence is expected.
+
+The top-level node also counter-signs its own prefix record (`0.NA/88`, which carries
+its HS_PUBKEY values) with each retired key, at 401, 402, ...: a client that pinned an
+old key accepts the new one because a key it trusts vouches for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from idcore.errors import InvalidValue
+from idcore.identifier import fold
+from idcore.jws import JWSError, Token, b64url, canonical, parse, sign
+from idcore.keys import KeyRing, SigningKey
+from idcore.store import Record
+from idcore.values import now_iso, value_is_public
+
+SIGNATURE_TYPE = "HS_SIGNATURE"
+SIGNATURE_INDEX = 400
+PUBKEY_TYPE = "HS_PUBKEY"
+PUBKEY_INDEX = 300
+SIGNATURE_TTL = 86400
+
+_ascii = json.encoder.encode_basestring_ascii
+
+
+def value_digest(value: dict[str, Any]) -> str:
+    """base64url SHA-256 of the canonical JSON of a value's index, type and data."""
+    return b64url(hashlib.sha256(digest_input(value)).digest())
+
+
+def digest_input(value: dict[str, Any]) -> bytes:
+    """The canonical JSON of `{"index", "type", "data"}` (idcore.jws.canonical).
+
+    String values (nearly all of them) are spelled out directly, in canonical key order,
+    with the JSON encoder's own string escaping: a batch signs thousands per second.
+    """
+    index, vtype, data = value["index"], value["type"], value["data"]
+    if (
+        type(index) is int
+        and type(vtype) is str
+        and type(data) is dict
+        and len(data) == 2
+        and type(data.get("format")) is str
+        and type(data.get("value")) is str
+    ):
+        text = (
+            f'{{"data":{{"format":{_ascii(data["format"])},"value":{_ascii(data["value"])}}},'
+            f'"index":{index},"type":{_ascii(vtype)}}}'
+        )
+        return text.encode("ascii")
+    return canonical({"index": index, "type": vtype, "data": data})
+
+
+def digests(values: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One digest entry per value that is not a signature, by index."""
+    out = []
+    for value in sorted(values, key=lambda v: int(v["index"])):
+        if value.get("type") == SIGNATURE_TYPE:
+            continue
+        entry: dict[str, Any] = {
+            "index": value["index"],
+            "type": value["type"],
+            "sha256": value_digest(value),
+        }
+        if not value_is_public(value):
+            entry["hidden"] = True
+        out.append(entry)
+    return out
+
+
+def strip_signatures(raw: Any) -> Any:
+    """A client's values without HS_SIGNATURE ones: the node signs, clients cannot.
+
+    Clients that read a record and write it back whole (pyhandle does) send the old
+    signature along; it is dropped here instead of being refused.
+    """
+    if not isinstance(raw, list):
+        return raw
+    return [v for v in raw if not (isinstance(v, dict) and v.get("type") == SIGNATURE_TYPE)]
+
+
+def signature_values(values: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HS_SIGNATURE values of a record, index 400 first."""
+    found = [v for v in values if v.get("type") == SIGNATURE_TYPE]
+    return sorted(found, key=lambda v: int(v.get("index", 0)))
+
+
+def parse_signature(value: dict[str, Any]) -> Token:
+    """The JWS of an HS_SIGNATURE value; JWSError if it is not one."""
+    data = value.get("data")
+    token = data.get("value") if isinstance(data, dict) else data
+    parsed = parse(token) if isinstance(token, str) else None
+    if parsed is None:
+        raise JWSError("HS_SIGNATURE data is not a string")
+    payload = parsed.payload
+    entries = payload.get("digests")
+    if (
+        not isinstance(payload.get("sub"), str)
+        or not isinstance(payload.get("prefix"), str)
+        or not isinstance(entries, list)
+        or not all(
+            isinstance(e, dict) and type(e.get("index")) is int and isinstance(e.get("sha256"), str)
+            for e in entries
+        )
+    ):
+        raise JWSError("the signature payload lacks sub, prefix or a list of digests")
+    return parsed
+
+
+def digest_problems(payload: dict[str, Any], values: Sequence[dict[str, Any]]) -> list[str]:
+    """How the values differ from the digests a signature covers (empty if they match)."""
+    signed = {int(e["index"]): e for e in payload["digests"]}
+    problems = []
+    seen = set()
+    for value in values:
+        if value.get("type") == SIGNATURE_TYPE:
+            continue
+        index = int(value["index"])
+        seen.add(index)
+        entry = signed.get(index)
+        if entry is None:
+            problems.append(f"value {index} ({value['type']}) is not covered by the signature")
+        elif entry["sha256"] != value_digest(value):
+            problems.append(f"value {index} ({value['type']}) differs from what was signed")
+    for index, entry in signed.items():
+        if index not in seen and not entry.get("hidden"):
+            problems.append(f"value {index} ({entry.get('type')}) was signed but is missing")
+    return problems
+
+
+def pubkey_values(
+    jwks: Sequence[dict[str, Any]], taken: Iterable[int], stamp: str
+) -> list[dict[str, Any]]:
+    """HS_PUBKEY values (format `key`, a JWK each) at the free indexes from 300 up."""
+    used = set(taken)
+    out = []
+    index = PUBKEY_INDEX
+    for jwk in jwks:
+        while index in used:
+            index += 1
+        out.append(
+            {
+                "index": index,
+                "type": PUBKEY_TYPE,
+                "data": {"format": "key", "value": dict(jwk)},
+                "ttl": SIGNATURE_TTL,
+                "timestamp": stamp,
+            }
+        )
+        used.add(index)
+    return out
+
+
+def with_pubkeys(values: Sequence[dict[str, Any]], jwks: Sequence[dict[str, Any]]) -> list[Any]:
+    """The values with every HS_PUBKEY (and signature) replaced by `jwks`, by index."""
+    kept = [v for v in values if v.get("type") not in (PUBKEY_TYPE, SIGNATURE_TYPE)]
+    fresh = pubkey_values(jwks, (int(v["index"]) for v in kept), now_iso())
+    return sorted([*kept, *fresh], key=lambda v: int(v["index"]))
+
+
+def pubkeys_of(values: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The JWKs of a record's HS_PUBKEY values (format `key`, an object)."""
+    found = []
+    for value in values:
+        data = value.get("data")
+        if value.get("type") == PUBKEY_TYPE and isinstance(data, dict):
+            jwk = data.get("value")
+            if isinstance(jwk, dict):
+                found.append(jwk)
+    return found
+
+
+class Signer:
+    """Signs records with a node's current key (re-reading the ring after a rotation).
+
+    `anchor_handle` names the top-level node's own prefix record, which every retired
+    key counter-signs too (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        keys_dir: Path,
+        owner: str,
+        *,
+        issuer: str,
+        prefix: str,
+        anchor_handle: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self.prefix = prefix
+        self.anchor_key = fold(anchor_handle) if anchor_handle else None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ring = KeyRing.open(keys_dir, owner)
+        self._stamp = self._mtime()
+
+    @property
+    def ring(self) -> KeyRing:
+        """The key ring, reloaded when keyring.json changed (a rotation by any process)."""
+        stamp = self._mtime()
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._ring = KeyRing.open(self._ring.directory.parent, self._ring.owner)
+                    self._stamp = stamp
+        return self._ring
+
+    def _mtime(self) -> int:
+        try:
+            return self._ring.ring_file.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def rotate(self) -> KeyRing:
+        """Rotate the ring: a new current key, the old one retired."""
+        with self._lock:
+            self._ring = self._ring.rotate()
+            self._stamp = self._mtime()
+            return self._ring
+
+    def __call__(self, record: Record) -> Record:
+        """The record with fresh signatures in place of any it carried."""
+        ring = self.ring
+        values = [v for v in record.values if v.get("type") != SIGNATURE_TYPE]
+        taken = {int(v["index"]) for v in values}
+        if SIGNATURE_INDEX in taken:
+            raise InvalidValue(
+                f"index {SIGNATURE_INDEX} of {record.handle!r} is reserved for the node's "
+                f"{SIGNATURE_TYPE}: put the value at another index",
+                handle=record.handle,
+            )
+        payload = {
+            "iss": self.issuer,
+            "sub": record.handle,
+            "iat": int(self._clock()),
+            "prefix": self.prefix,
+            "digests": digests(values),
+        }
+        stamp = now_iso()
+        signers: list[SigningKey] = [ring.current]
+        if self.anchor_key is not None and record.key == self.anchor_key:
+            signers.extend(ring.retired)
+        index = SIGNATURE_INDEX
+        for key in signers:
+            while index in taken:
+                index += 1
+            values.append(
+                {
+                    "index": index,
+                    "type": SIGNATURE_TYPE,
+                    "data": {"format": "string", "value": sign(payload, key.private, key.kid)},
+                    "ttl": SIGNATURE_TTL,
+                    "timestamp": stamp,
+                }
+            )
+            taken.add(index)
+        return Record(record.handle, sorted(values, key=lambda v: int(v["index"])))
+
+
+def sealed(build: Callable[[], Iterable[Record]], signer: Signer) -> Callable[[], list[Record]]:
+    """A seed builder whose records come out signed."""
+
+    def build_signed() -> list[Record]:
+        return [signer(record) for record in build()]
+
+    return build_signed
