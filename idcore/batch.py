@@ -23,7 +23,7 @@ from idcore.errors import (
     ProtocolError,
 )
 from idcore.identifier import Handle, fold, parse_handle
-from idcore.records import RecordService
+from idcore.records import RecordService, replace_rights
 from idcore.signing import strip_signatures
 from idcore.stages import TEMPLATE_INDEX, TEMPLATE_TYPE
 from idcore.store import Record
@@ -182,7 +182,7 @@ def _prepare_item(
     raw_values = strip_signatures(raw["values"] if "values" in raw else raw.get("value"))
     if raw_values is None:
         raise ProtocolError(f"item {position} ({sent!r}) has no 'values' list", handle=sent)
-    wire = _plain_values(raw_values, stamp)
+    wire = _plain_values(raw_values, stamp, service.limits.max_value_bytes)
     if wire is None:
         # Values at body → handles → item → values: three levels below the body's top.
         if nesting_exceeds(raw_values, MAX_JSON_DEPTH - 3):
@@ -191,7 +191,11 @@ def _prepare_item(
                 handle=sent,
             )
         try:
-            values = parse_values(raw_values)
+            values = parse_values(
+                raw_values,
+                max_values=service.limits.max_values_per_record,
+                max_value_bytes=service.limits.max_value_bytes,
+            )
         except InvalidValue as exc:
             exc.handle = sent
             raise
@@ -205,10 +209,9 @@ def _prepare_item(
     if not any(v["type"] == "HS_ADMIN" for v in complete):
         complete = [*complete, service._default_admin(identity, complete, stamp)]
     created = Record(handle.text, sorted(complete, key=_by_index))
-    if service.validator is not None:
-        service.validator(created)
-    # Signed here too, outside the transaction: a create stores exactly this record.
-    return _Item(position, sent, handle, wire, service.sign(created))
+    # Limits, template and signature as a single PUT applies them, outside the transaction:
+    # a create stores exactly this record.
+    return _Item(position, sent, handle, wire, service._checked(created))
 
 
 def nesting_exceeds(body: Any, limit: int) -> bool:
@@ -230,9 +233,11 @@ def nesting_exceeds(body: Any, limit: int) -> bool:
 _MAX_INDEX = 2**31 - 1
 _ADMIN_KEYS = frozenset(("handle", "index", "permissions"))
 _BITS = re.compile(r"[01]{1,12}")
+# Value types with control characters go the full path, which refuses them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _plain_values(raw: Any, stamp: str) -> list[dict[str, Any]] | None:
+def _plain_values(raw: Any, stamp: str, max_bytes: int) -> list[dict[str, Any]] | None:
     """Wire values for the common case, or None to take the full (pydantic) path.
 
     The common case is a list of plain string values (`{index, type, data: {format:
@@ -267,6 +272,7 @@ def _plain_values(raw: Any, stamp: str) -> list[dict[str, Any]] | None:
             or index in seen
             or len(vtype) > 255
             or vtype == "HS_SECKEY"
+            or _CONTROL.search(vtype) is not None
         ):
             return None
         if type(data) is dict:
@@ -275,7 +281,7 @@ def _plain_values(raw: Any, stamp: str) -> list[dict[str, Any]] | None:
             if len(data) != 2:
                 return None
             if fmt == "string":
-                if type(inner) is not str or len(inner) > MAX_VALUE_CHARS:
+                if type(inner) is not str or _too_big(inner, max_bytes):
                     return None
                 wire_data: dict[str, Any] = {"format": "string", "value": inner}
             elif fmt == "admin":
@@ -285,7 +291,7 @@ def _plain_values(raw: Any, stamp: str) -> list[dict[str, Any]] | None:
                 wire_data = {"format": "admin", "value": admin}
             else:
                 return None
-        elif type(data) is str and len(data) <= MAX_VALUE_CHARS:
+        elif type(data) is str and not _too_big(data, max_bytes):
             wire_data = {"format": "string", "value": data}
         else:
             return None
@@ -294,6 +300,13 @@ def _plain_values(raw: Any, stamp: str) -> list[dict[str, Any]] | None:
             {"index": index, "type": vtype, "data": wire_data, "ttl": ttl, "timestamp": stamp}
         )
     return out
+
+
+def _too_big(text: str, max_bytes: int) -> bool:
+    # UTF-8 takes at most 4 bytes a character: encode only when that could matter.
+    if len(text) > MAX_VALUE_CHARS:
+        return True
+    return len(text) * 4 > max_bytes and len(text.encode()) > max_bytes
 
 
 def _plain_admin(raw: Any) -> dict[str, Any] | None:
@@ -355,12 +368,13 @@ def _build(
         raise HandleAlreadyExists(
             f"handle {item.sent!r} already exists (overwrite=false)", handle=item.sent
         )
-    rights.require("modifyValue", handle, existing)
+    # The same rights a whole-record PUT needs: admin bits for HS_ADMIN changes included.
+    service.require_all(
+        rights.identity, replace_rights(existing.values, item.values), handle, existing
+    )
     # A replacement keeps the stored spelling and gets no default HS_ADMIN: check it anew.
     record = Record(existing.handle, sorted(item.values, key=_by_index))
-    if service.validator is not None:
-        service.validator(record)
-    return service.sign(record), False
+    return service._checked(record), False
 
 
 class _Rights:
@@ -368,7 +382,7 @@ class _Rights:
 
     def __init__(self, service: RecordService, identity: Identity) -> None:
         self._service = service
-        self._identity = identity
+        self.identity = identity
         self._by_prefix: dict[tuple[str, bool, str], bool] = {}
 
     def require(self, right: str, handle: Handle, current: Record | None) -> None:
@@ -379,7 +393,7 @@ class _Rights:
             # Without a current record, require() looks only at the node admin and the
             # prefix chain: the answer is the same for every handle under this prefix.
             try:
-                self._service.require(self._identity, right, handle, None)
+                self._service.require(self.identity, right, handle, None)
                 granted = True
             except InsufficientPermissions:
                 granted = False
@@ -387,7 +401,7 @@ class _Rights:
         if granted:
             return
         # The record's own HS_ADMIN may still grant it.
-        self._service.require(self._identity, right, handle, current)
+        self._service.require(self.identity, right, handle, current)
 
 
 def _by_index(value: dict[str, Any]) -> int:

@@ -129,6 +129,20 @@ def test_a_whole_replace_needs_a_right_per_kind_of_change(node: Node) -> None:
 
 
 @STORES
+def test_a_batch_replace_needs_the_same_rights_as_a_put(node: Node) -> None:
+    current = {v["index"]: v for v in node.values(DOC).values()}
+    # Dropping the editor's own HS_ADMIN through the batch API is still removing an admin.
+    body = {"handles": [{"handle": DOC, "values": [URL, current[100]]}], "overwrite": True}
+    with unchanged(node):
+        resp = node.call(
+            "POST", "/api/batch/handles", json=body, headers={"Authorization": basic(EDITOR)}
+        )
+    assert resp.status_code == 200
+    (item,) = resp.get_json()["results"]
+    assert item["responseCode"] == 401 and "removeAdmin" in item["message"]
+
+
+@STORES
 def test_an_identity_without_add_admin_may_still_create_records_with_admins(node: Node) -> None:
     # Creating a record needs addHandle only (Handle System semantics): the HS_ADMIN of the
     # new record is part of it. The editor holds no right under the prefix, so it may not.
