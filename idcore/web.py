@@ -163,29 +163,52 @@ def client_address() -> str | None:
     return request.remote_addr if has_request_context() else None
 
 
-def json_body(request: Request) -> Any:
-    """The JSON body of a write; the media type must be JSON."""
+def require_json_media(request: Request) -> None:
+    """Refuse a write whose media type is not JSON."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ProtocolError(
             f"Content-Type must be application/json, not {request.content_type or 'missing'!r}"
         )
-    limit = json_depth_limit()
-    raw = request.get_data(cache=False)
+
+
+def decode_json(raw: bytes, limit: int) -> Any:
+    """Parse a UTF-8 JSON body, naming what is wrong with it (without the depth walk)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        body = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except RecursionError:
         raise ProtocolError(f"JSON nesting is deeper than the limit of {limit} levels") from None
+
+
+def json_body(request: Request) -> Any:
+    """The JSON body of a write; the media type must be JSON."""
+    require_json_media(request)
+    limit = json_depth_limit()
+    body = decode_json(request.get_data(cache=False), limit)
     check_json_tree(body, limit)
     return body
+
+
+def query_float(request: Request, name: str, default: float, low: float, high: float) -> float:
+    """A numeric query parameter within [low, high], or the default when absent."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ProtocolError(f"query parameter {name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ProtocolError(f"query parameter {name}={raw} must be between {low:g} and {high:g}")
+    return value
 
 
 def check_json_tree(body: Any, limit: int) -> None:

@@ -18,7 +18,7 @@ from idcore.errors import OperationNotSupported, ProtocolError
 from idcore.settings import NodeSettings
 from idcore.store import Store
 from idcore.topology import NodeSpec, Topology
-from idcore.web import json_response
+from idcore.web import json_response, query_float
 from resolver.follower import Follower
 from resolver.replication import FEED_PATH, REPLICATION, Replication
 
@@ -62,19 +62,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _float_arg(name: str, default: float, low: float, high: float) -> float:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ProtocolError(f"query parameter {name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ProtocolError(f"query parameter {name}={value} must be within {low:g}..{high:g}")
-    return value
-
-
 def replication_blueprint() -> Blueprint:
     """The feed, the status and the promotion routes."""
     bp = Blueprint("replication", __name__)
@@ -89,10 +76,12 @@ def replication_blueprint() -> Blueprint:
         body = repl.feed(
             after=_int_arg("after", 0, 0, 2**62),
             limit=_int_arg("limit", 500, 1, MAX_LIMIT),
-            wait=_float_arg("wait", 0.0, 0.0, MAX_WAIT),
+            wait=query_float(request, "wait", 0.0, 0.0, MAX_WAIT),
             follower=request.args.get("follower") or None,
             follower_log=request.args.get("log") or None,
-            follower_at=_float_arg("at", 0.0, 0.0, 1e12) if request.args.get("at") else None,
+            follower_at=query_float(request, "at", 0.0, 0.0, 1e12)
+            if request.args.get("at")
+            else None,
             gone=(lambda: _hung_up(sock)) if isinstance(sock, socket.socket) else lambda: False,
         )
         return json_response(body)

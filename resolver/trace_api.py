@@ -16,11 +16,11 @@ from flask import Blueprint, Flask, Response, current_app, request
 from clients.trace_result import NodeInfo, Trace
 from clients.tracer import DEFAULT_DEADLINE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, run_trace
 from clients.trust import Anchor, Verifier
-from idcore.errors import HandleError, HandleNotFound, ProtocolError, error_for_code
+from idcore.errors import HandleError, HandleNotFound, error_for_code
 from idcore.identifier import fold, parse_handle
 from idcore.records import RecordService
 from idcore.trust_api import TRUST, NodeTrust
-from idcore.web import json_response
+from idcore.web import json_response, query_float
 from resolver.delegation import Delegation, Registry
 from resolver.upstream import Upstream, UpstreamGatewayError, UpstreamTimeout
 
@@ -129,19 +129,6 @@ def raise_for_root(result: Trace) -> None:
     raise error
 
 
-def _number(name: str, default: float, low: float, high: float) -> float:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ProtocolError(f"query parameter {name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ProtocolError(f"query parameter {name}={raw} must be between {low:g} and {high:g}")
-    return value
-
-
 def trace_blueprint() -> Blueprint:
     """The trace API route."""
     bp = Blueprint("trace", __name__)
@@ -156,9 +143,11 @@ def trace_blueprint() -> Blueprint:
         result = server_trace(
             current_app,
             text,
-            deadline=_number("deadline", DEFAULT_DEADLINE, 0.1, MAX_DEADLINE),
-            max_depth=int(_number("depth", DEFAULT_MAX_DEPTH, 0, MAX_DEPTH)),
-            max_records=int(_number("maxRecords", DEFAULT_MAX_RECORDS, 1, MAX_RECORDS)),
+            deadline=query_float(request, "deadline", DEFAULT_DEADLINE, 0.1, MAX_DEADLINE),
+            max_depth=int(query_float(request, "depth", DEFAULT_MAX_DEPTH, 0, MAX_DEPTH)),
+            max_records=int(
+                query_float(request, "maxRecords", DEFAULT_MAX_RECORDS, 1, MAX_RECORDS)
+            ),
         )
         raise_for_root(result)
         return json_response(result.to_json())

@@ -9,15 +9,19 @@ order: responseCode 1 for an item written, the Handle code of its error otherwis
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Request, Response, request
 
 from idcore.batch import parse_batch_body, register_batch
-from idcore.errors import ProtocolError
 from idcore.handle_api import records
-from idcore.web import MAX_JSON_DEPTH, json_response, query_bool
+from idcore.web import (
+    MAX_JSON_DEPTH,
+    decode_json,
+    json_response,
+    query_bool,
+    require_json_media,
+)
 from secondary_nodes.templates import templates
 
 BATCH_MAX_BYTES = 64 * 1024 * 1024
@@ -31,24 +35,8 @@ def batch_json(req: Request) -> Any:
     register_batch checks their depth item by item; the rest of the body is either
     checked field by field or ignored.
     """
-    mimetype = req.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ProtocolError(
-            f"Content-Type must be application/json, not {req.content_type or 'missing'!r}"
-        )
-    try:
-        text = req.get_data(cache=False).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(f"request body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise ProtocolError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels") from None
-    return body
+    require_json_media(req)
+    return decode_json(req.get_data(cache=False), MAX_JSON_DEPTH)
 
 
 def batch_blueprint() -> Blueprint:
