@@ -280,9 +280,10 @@ class EmulatedHierarchy:
             )
             return (top_level_app if spec.is_top_level else secondary_app)(settings)
 
-        # Seeding hashes admin secrets with scrypt, which releases the GIL: build in parallel.
-        with ThreadPoolExecutor(max_workers=len(self.topology.nodes)) as pool:
-            built = list(pool.map(build, self.topology.nodes))
+        # One after the other: werkzeug compiles each route with the ast module, and on
+        # CPython 3.11 concurrent ast use from threads can fail with "AST constructor
+        # recursion depth mismatch" (seen in CI when apps were built in a thread pool).
+        built = [build(spec) for spec in self.topology.nodes]
         self.apps = {spec.url: app for spec, app in zip(self.topology.nodes, built, strict=True)}
         if self.mode == "wsgi":
             mount_apps(self.session, self.apps)

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -305,13 +306,17 @@ class LazyNodes(Mapping[str, Node]):
         self._names = names
         self._make = make
         self._built: dict[str, Node] = {}
+        # A trace fetches in threads: build each node once, and never two at a time
+        # (werkzeug's route compiling uses the ast module, not thread-safe on 3.11).
+        self._lock = threading.Lock()
 
     def __getitem__(self, name: str) -> Node:
         if name not in self._names:
             raise KeyError(name)
-        if name not in self._built:
-            self._built[name] = self._make(name)
-        return self._built[name]
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._make(name)
+            return self._built[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
