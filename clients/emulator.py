@@ -16,8 +16,9 @@ from typing import Any
 
 import requests
 
+from clients.answer import json_answer
 from clients.launcher import read_hierarchy
-from idcore.errors import HandleError, NodeTimeout, NodeUnreachable, error_for_code
+from idcore.errors import NodeTimeout, NodeUnreachable
 
 
 class UnknownNode(LookupError):
@@ -118,16 +119,7 @@ class EmulatorClient:
                 f"{self.base_url} is unreachable ({type(exc).__name__}): is the node running?",
                 url=self.base_url,
             ) from None
-        try:
-            answer: dict[str, Any] = resp.json()
-        except ValueError:
-            raise HandleError(
-                f"{url} answered HTTP {resp.status_code} without JSON: is it an idr node?"
-            ) from None
-        if resp.status_code >= 400:
-            code = int(answer.get("responseCode", 2))
-            raise error_for_code(code)(f"{url}: {answer.get('message', resp.reason)}")
-        return answer
+        return json_answer(resp, url)
 
     def close(self) -> None:
         """Release the connection pool."""

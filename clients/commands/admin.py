@@ -12,10 +12,10 @@ from typing import Any
 
 import requests
 
+from clients.answer import json_answer
 from clients.console import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, data_dir, err, out
 from clients.launcher import read_hierarchy
 from idcore.credentials import basic_header
-from idcore.errors import HandleError, error_for_code
 
 
 def node_entry(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -44,14 +44,7 @@ def add_enterprise(
             headers={"Authorization": basic_header(admin, secret)},
             timeout=timeout,
         )
-    try:
-        answer: dict[str, Any] = resp.json()
-    except ValueError:
-        raise HandleError(f"{base_url} answered HTTP {resp.status_code} without JSON") from None
-    if resp.status_code >= 300:
-        code = int(answer.get("responseCode", 2))
-        raise error_for_code(code)(str(answer.get("message", resp.reason)), answer.get("handle"))
-    return answer
+    return json_answer(resp, base_url)
 
 
 def run_enterprise_add(args: argparse.Namespace) -> int:

@@ -16,23 +16,12 @@ from urllib.parse import quote
 
 import requests
 
+from clients.answer import json_answer
 from clients.commands.admin import new_session, node_entry
 from clients.console import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, data_dir, err, out
 from clients.launcher import read_hierarchy
 from idcore.credentials import basic_header
-from idcore.errors import HandleError, error_for_code
 from idcore.signing import with_pubkeys
-
-
-def _answer(resp: requests.Response, what: str) -> dict[str, Any]:
-    try:
-        body: dict[str, Any] = resp.json()
-    except ValueError:
-        raise HandleError(f"{what}: HTTP {resp.status_code} without JSON") from None
-    if resp.status_code >= 300:
-        code = int(body.get("responseCode", 2))
-        raise error_for_code(code)(f"{what}: {body.get('message', resp.reason)}")
-    return body
 
 
 def register_keys(
@@ -43,9 +32,11 @@ def register_keys(
     url = f"{top['url'].rstrip('/')}/api/handles/{quote(handle, safe='/')}"
     auth = {"Authorization": basic_header(top["admin"], top["secret"])}
     with new_session() as session:
-        current = _answer(session.get(url, params={"auth": "true"}, timeout=timeout), handle)
+        current = json_answer(session.get(url, params={"auth": "true"}, timeout=timeout), handle)
         values = with_pubkeys(current["values"], jwks)
-        _answer(session.put(url, json={"values": values}, headers=auth, timeout=timeout), handle)
+        json_answer(
+            session.put(url, json={"values": values}, headers=auth, timeout=timeout), handle
+        )
     return [int(v["index"]) for v in values if v["type"] == "HS_PUBKEY"]
 
 
@@ -65,7 +56,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     try:
         with new_session() as session:
             resp = session.post(f"{node['url']}/_emulator/keys/rotate", timeout=args.timeout)
-        rotated = _answer(resp, args.node)
+        rotated = json_answer(resp, args.node)
         retired = ", ".join(rotated["retired"]) or "none"
         out.print(f"{args.node}: new key {rotated['kid']} (retired, still published: {retired})")
         if node.get("role") in ("primary", "backup"):

@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 import requests
 from rich.table import Table
 
+from clients.answer import json_answer
 from clients.console import EXIT_HANDLE_ERROR, EXIT_OK, EXIT_USAGE, data_dir, err, out
 from clients.launcher import read_hierarchy
 from idcore.credentials import basic_header
 from idcore.demo import Pairs, extra_products, templates_for
-from idcore.errors import HandleError, NodeUnreachable, error_for_code
+from idcore.errors import NodeUnreachable
 from idcore.topology import NodeSpec, Topology
 
 REQUEST_TIMEOUT = 300.0
@@ -63,17 +64,6 @@ def _topology(info: dict[str, Any]) -> Topology:
     return Topology(nodes=nodes)
 
 
-def _check(resp: requests.Response, what: str) -> dict[str, Any]:
-    try:
-        body: dict[str, Any] = resp.json()
-    except ValueError:
-        raise HandleError(f"{what}: HTTP {resp.status_code}, not JSON") from None
-    if resp.status_code >= 400:
-        code = int(body.get("responseCode", 2))
-        raise error_for_code(code)(f"{what}: {body.get('message', resp.reason)}")
-    return body
-
-
 def _ensure_templates(
     session: requests.Session, url: str, auth: str, pairs: Pairs, known: set[str]
 ) -> set[str]:
@@ -92,7 +82,7 @@ def _ensure_templates(
             headers={"Authorization": auth, "Content-Type": "application/json"},
             timeout=REQUEST_TIMEOUT,
         )
-        _check(resp, f"registering template {template.name} at {url}")
+        json_answer(resp, f"registering template {template.name} at {url}")
     return names
 
 
@@ -137,7 +127,7 @@ class _NodeWriter(threading.Thread):
             headers={"Authorization": self._auth, "Content-Type": "application/json"},
             timeout=REQUEST_TIMEOUT,
         )
-        answer = _check(resp, f"batch at {self.node['url']}")
+        answer = json_answer(resp, f"batch at {self.node['url']}")
         self.result.sent += len(part)
         self.result.written += int(answer["succeeded"])
         self.result.failed.extend(r for r in answer["results"] if r["responseCode"] != 1)
@@ -153,7 +143,7 @@ def _next_start(node: dict[str, Any], enterprise: str) -> int:
         )
     except requests.RequestException as exc:
         raise NodeUnreachable(f"{node['name']} ({node['url']}): {exc}", node["url"]) from exc
-    return int(_check(resp, f"counting {enterprise}")["totalCount"])
+    return int(json_answer(resp, f"counting {enterprise}")["totalCount"])
 
 
 def run(args: argparse.Namespace) -> int:
