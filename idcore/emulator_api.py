@@ -26,7 +26,8 @@ from idcore.faults import (
     parse_rules,
 )
 from idcore.handle_api import records
-from idcore.journal import Journal, response_code_of
+from idcore.journal import Journal
+from idcore.logs import mark_started, request_facts
 from idcore.store import Record, Store
 from idcore.web import json_body, json_response, query_bool, query_ints
 
@@ -66,7 +67,7 @@ def journal() -> Journal:
 
 
 def _inject() -> Response | None:
-    g.idr_started = time.perf_counter()
+    mark_started()
     path = request.path
     if path.startswith(CONTROL_PREFIX):
         return None
@@ -113,21 +114,17 @@ def _record(response: Response) -> Response:
     path = request.path
     if path.startswith(CONTROL_PREFIX) or JOURNAL not in current_app.extensions:
         return response
-    started = g.get("idr_started", time.perf_counter())
     dropped = bool(g.get("idr_dropped"))
-    code = None
-    if not dropped and not response.is_streamed and (response.mimetype or "").endswith("json"):
-        code = response_code_of(response.get_data()[:512])
-    handle = handle_in_path(path)
+    facts = request_facts(current_app.config["IDR_NODE"]["node"], request, response)
     journal().add(
-        method=request.method,
-        path=path,
+        method=facts.method,
+        path=facts.path,
         query=request.query_string.decode("latin-1"),
-        handle=handle.text if handle else None,
-        status=None if dropped else response.status_code,
-        response_code=code,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        client=request.remote_addr,
+        handle=facts.identifier,
+        status=None if dropped else facts.status,
+        response_code=None if dropped else facts.response_code,
+        duration_ms=facts.duration_ms,
+        client=facts.client,
         fault=g.get("idr_fault"),
     )
     return response

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from flask import Request, Response
+from flask import Request, Response, g
 
 from idcore.journal import response_code_of
 
@@ -72,6 +73,24 @@ def request_info(node: str, request: Request, response: Response, duration: floa
         duration_ms=round(duration * 1000, 3),
         client=request.remote_addr,
     )
+
+
+def mark_started() -> None:
+    """Start the request's clock once: whichever first before-request hook runs sets it."""
+    if "idr_started" not in g:
+        g.idr_started = time.perf_counter()
+
+
+def request_facts(node: str, request: Request, response: Response) -> RequestInfo:
+    """The facts of the finished request, worked out once for the journal, stats and log."""
+    cached: tuple[Response, RequestInfo] | None = g.get("idr_request_info")
+    if cached is not None and cached[0] is response:
+        return cached[1]
+    started = g.get("idr_started")
+    duration = time.perf_counter() - started if started is not None else 0.0
+    info = request_info(node, request, response, duration)
+    g.idr_request_info = (response, info)
+    return info
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
 from prometheus_client import generate_latest as prometheus_text
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -29,7 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from idcore.errors import InvalidHandle, ProtocolError
 from idcore.handle_api import EXTENSION as RECORDS
 from idcore.identifier import NA_PREFIX, fold, parse_handle
-from idcore.logs import RequestInfo, log_request, request_info
+from idcore.logs import RequestInfo, log_request, mark_started, request_facts
 from idcore.settings import NodeSettings
 from idcore.web import json_response
 
@@ -371,7 +371,7 @@ def init_app(app: Flask) -> NodeStats:
             app.config["IDR_TITLE"] = ""
 
     def _start() -> None:
-        g.idr_stats_started = time.perf_counter()
+        mark_started()
         stats.ensure_sampler()
 
     # First of all before-request hooks: one that answers early (an injected fault) is
@@ -380,9 +380,7 @@ def init_app(app: Flask) -> NodeStats:
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        started = g.get("idr_stats_started")
-        duration = time.perf_counter() - started if started is not None else 0.0
-        info = request_info(node, request, response, duration)
+        info = request_facts(node, request, response)
         stats.record(info, _created(info, response))
         if settings is None or settings.access_log:
             log_request(info)
