@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from idcore.bootstrap import SEED_META, seed_once
+from idcore.bootstrap import SEED_META
 from idcore.errors import OperationNotSupported, ProtocolError
 from idcore.faults import (
     CONTROL_PREFIX,
@@ -136,11 +136,12 @@ def _record(response: Response) -> Response:
 def reseeder(
     store: Store, mark: str, build: Callable[[], Iterable[Record]], *after: Callable[[], None]
 ) -> Reseed:
-    """A callable that empties the store, seeds it again, then runs `after` (clear caches)."""
+    """A callable that puts the store back to its seed, then runs `after` (clear caches)."""
 
     def reseed() -> None:
-        store.clear()
-        seed_once(store, mark, build)
+        # In place, not clear-then-seed: a reader (the top level's recursion, filling its
+        # cache) must never find a seeded record missing halfway through a reset.
+        store.restore(build(), {SEED_META: mark})
         for step in after:
             step()
 

@@ -529,15 +529,58 @@ class RedisStore:
 
     def clear(self) -> None:
         """Remove every record, index, setting and logged change of this namespace."""
-        batch: list[str] = []
-        for name in self._redis.scan_iter(match=f"idr:{{{self.namespace}:*", count=_SCAN_COUNT):
-            batch.append(cast("str", name))
-            if len(batch) >= _SCAN_COUNT:
-                self._redis.unlink(*batch)
-                batch.clear()
-        if batch:
-            self._redis.unlink(*batch)
-        self._redis.unlink(self._meta, self._log)
+        self.restore((), {})
+
+    def restore(self, records: Iterable[Record], meta: Mapping[str, str]) -> None:
+        """Hold exactly `records` and `meta` as a new history; a kept record never goes missing.
+
+        One MULTI/EXEC per prefix drops its index and the records not kept and writes the
+        new ones; on one server (not a cluster) all of it is a single MULTI/EXEC, so a
+        reader sees the old state or the new one, never a store half emptied.
+        """
+        wanted: dict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            wanted[_prefix_of(record.key)].append(record)
+        kept = {self._record_key(r.key) for group in wanted.values() for r in group}
+        stale: dict[str, list[str]] = defaultdict(list)
+        head = f"idr:{{{self.namespace}:"
+        for name in self._redis.scan_iter(match=f"{head}*", count=_SCAN_COUNT):
+            # A prefix has no '}', so the first "}:" ends the hash tag.
+            prefix = cast("str", name)[len(head) :].partition("}:")[0]
+            if name not in kept:
+                stale[prefix].append(cast("str", name))
+        prefixes = list(dict.fromkeys([*stale, *wanted]))
+        everything = [r for group in wanted.values() for r in group]
+        if self.cluster:
+            for prefix in prefixes:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    self._queue_restore(pipe, stale[prefix], wanted[prefix])
+                    pipe.execute()
+            with self._redis.pipeline(transaction=True) as pipe:
+                self._queue_settings(pipe, meta, everything)
+                pipe.execute()
+            return
+        with self._redis.pipeline(transaction=True) as pipe:
+            for prefix in prefixes:
+                self._queue_restore(pipe, stale[prefix], wanted[prefix])
+            self._queue_settings(pipe, meta, everything)
+            pipe.execute()
+
+    def _queue_restore(self, pipe: Pipeline, stale: list[str], records: list[Record]) -> None:
+        """Queue the commands that make one prefix hold exactly `records`."""
+        for start in range(0, len(stale), _SCAN_COUNT):
+            pipe.unlink(*stale[start : start + _SCAN_COUNT])
+        for record in records:
+            self._queue_write(pipe, record)
+
+    def _queue_settings(
+        self, pipe: Pipeline, meta: Mapping[str, str], records: list[Record]
+    ) -> None:
+        """Queue a fresh settings hash and a new history that starts with `records`."""
+        pipe.unlink(self._meta, self._log)
+        if meta:
+            pipe.hset(self._meta, mapping=dict(meta))  # type: ignore[arg-type]
+        self._queue_log(pipe, [(r.key, r) for r in records])
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -338,11 +338,21 @@ class SQLiteStore:
 
     def clear(self) -> None:
         """Remove all records, settings and logged changes (the next write starts a history)."""
+        self.restore((), {})
+
+    def restore(self, records: Iterable[Record], meta: Mapping[str, str]) -> None:
+        """Hold exactly `records` and `meta` as a new history, in one transaction."""
+        written = list(records)  # built (and signed) before the write lock is taken
         with self._tx() as conn:
             conn.execute("DELETE FROM records")
             conn.execute("DELETE FROM meta")
             conn.execute("DELETE FROM changes")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            conn.executemany(_UPSERT, [_row(r) for r in written])
+            self._log(conn, ((r.key, r) for r in written))
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", list(meta.items())
+            )
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -236,6 +236,14 @@ class Store(Protocol):
         """Remove every record, setting and logged change of this node (a new history)."""
         ...
 
+    def restore(self, records: Iterable[Record], meta: Mapping[str, str]) -> None:
+        """Hold exactly `records` and settings `meta`, as a new history (a reset to a seed).
+
+        A record that is in `records` is never missing to a concurrent reader: it holds
+        its old body or its new one. Records not in `records` are gone afterwards.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -257,6 +257,46 @@ def test_clear_removes_records_and_meta(store: Store) -> None:
     assert store.count() == 1
 
 
+def test_restore_holds_exactly_the_records_and_settings_given(store: Store) -> None:
+    store.put_many([_record("88.168.1/KEEP", "old"), _record("88.168.2/GONE")])
+    store.set_meta("seed", "v1")
+    store.set_meta("other", "x")
+    store.restore([_record("88.168.1/Keep", "new"), _record("88.168.3/NEW")], {"seed": "v2"})
+    assert store.count() == 2
+    assert store.get("88.168.2/GONE") is None
+    kept = store.get("88.168.1/KEEP")
+    assert kept is not None and kept.values[0]["data"]["value"] == "new"
+    assert store.list_handles("88.168.1") == (1, ["88.168.1/Keep"])
+    assert store.list_handles("88.168.2") == (0, [])
+    assert store.list_handles("88.168.3") == (1, ["88.168.3/NEW"])
+    assert (store.get_meta("seed"), store.get_meta("other")) == ("v2", None)
+
+
+def test_restore_never_shows_a_reader_a_kept_record_missing(store: Store) -> None:
+    seed = [_record(f"88.168.1/R{i}") for i in range(200)]
+    store.put_many(seed)
+    missing: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            for key in ("88.168.1/R0", "88.168.1/R199"):
+                if store.get(key) is None:
+                    missing.append(key)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for round_ in range(10):
+            store.put_many([_record(f"88.168.1/EXTRA{round_}")])
+            store.restore(seed, {})
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert missing == []
+    assert store.count() == 200
+
+
 def test_ping(store: Store) -> None:
     assert store.ping() is True
 
@@ -508,6 +548,14 @@ def test_log_id_is_stable_until_clear(logged: Store) -> None:
     logged.put_many([_record("88.168.1/B")])
     assert logged.log_id() != first
     assert _log(logged) == [(1, "88.168.1/B", "x")]
+
+
+def test_restore_starts_a_new_history_holding_the_records(logged: Store) -> None:
+    logged.put_many([_record("88.168.1/A"), _record("88.168.1/B")])
+    first = logged.log_id()
+    logged.restore([_record("88.168.1/B", "b")], {})
+    assert logged.log_id() != first
+    assert _log(logged) == [(1, "88.168.1/B", "b")]
 
 
 def test_log_survives_reopening(make_store: Any) -> None:
