@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,19 +88,21 @@ def run_trace(
     workers: int = 16,
     enterprises: bool = True,
     verify: Check | None = None,
+    executor: Executor | None = None,
 ) -> Trace:
     """Trace from `root` with any fetch function; never raises for a missing record.
 
     Whatever the walk has queued is fetched at once, in parallel; each answer queues what it
     links to right away, so a trace costs about its longest chain of dependent hops and a
-    slow node holds up only what lies behind it.
+    slow node holds up only what lies behind it. A long-lived `executor` (a server's) is
+    used instead of a pool of `workers` threads made for this trace.
     """
     walk = Walk(root, max_depth=max_depth, max_records=max_records, enterprises=enterprises)
     began = time.monotonic()
     stop_at = began + deadline
     asked = 0
     pending: dict[Future[_Outcome], Hop] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="idr-trace")
+    pool = executor or ThreadPoolExecutor(max(1, workers), thread_name_prefix="idr-trace")
     try:
         while True:
             for hop in walk.take():
@@ -119,7 +121,11 @@ def run_trace(
                 break
     finally:
         # Abandoned requests finish in the background; nobody waits for them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        if executor is None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            for future in pending:
+                future.cancel()
     result = _build(walk, time.monotonic() - began, asked, deadline)
     if verify is not None:
         # After the walk: the prefix keys are fetched (then cached) once per prefix.

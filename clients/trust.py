@@ -22,6 +22,7 @@ once more, fresh, before the record is called untrusted (the node may have rotat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from clients.cache import TTLCache
 from idcore.errors import HandleError, HandleNotFound, InvalidHandle
@@ -284,6 +286,9 @@ class Verifier:
         self.ttl = ttl
         # Verified prefix keys (or why a prefix has none), by prefix; thread-safe.
         self._keys: TTLCache[dict[str, Ed25519PublicKey] | Verdict] = TTLCache(4096, clock)
+        # Signatures that verified: an Ed25519 check is a pure function of key, message and
+        # signature, and the costliest step of checking a record seen before.
+        self._good: TTLCache[bool] = TTLCache(65_536, clock)
 
     @classmethod
     def for_resolver(cls, resolver: Resolver, anchor: Anchor | None = None) -> Verifier:
@@ -305,8 +310,9 @@ class Verifier:
         return self._check(handle, list(values), 0)
 
     def forget(self) -> None:
-        """Drop every cached prefix key."""
+        """Drop every cached prefix key and verified signature."""
         self._keys.clear()
+        self._good.clear()
 
     def _check(self, handle: str, values: list[dict[str, Any]], depth: int) -> Verdict:
         signatures = signature_values(values)
@@ -372,10 +378,14 @@ class Verifier:
                 f"key {token.kid} is not among the keys {NA_PREFIX}/{prefix} delegates "
                 f"({', '.join(keys) or 'none'})",
             )
-        try:
-            token.verify(key)
-        except BadSignature as exc:
-            return said(UNTRUSTED, BAD_SIGNATURE, str(exc))
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        seen = hashlib.sha256(raw + token.signature + token.signing_input).hexdigest()
+        if self._good.get(seen) is None:
+            try:
+                token.verify(key)
+            except BadSignature as exc:
+                return said(UNTRUSTED, BAD_SIGNATURE, str(exc))
+            self._good.put(seen, True, self.ttl)
         problems = digest_problems(payload, values)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""

@@ -9,6 +9,7 @@ each record of the answer carries its `trust` verdict.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -29,6 +30,9 @@ MAX_DEADLINE = 10.0
 MAX_DEPTH = 64
 MAX_RECORDS = 2000
 VERIFIER = "idr.trust.verifier"
+POOL = "idr.trace.pool"
+POOL_THREADS = 32
+_pool_lock = threading.Lock()
 
 
 class NodeFetch:
@@ -89,6 +93,22 @@ def node_verifier(app: Flask) -> Verifier:
     return verifier
 
 
+def trace_pool(app: Flask) -> ThreadPoolExecutor:
+    """The node's fetch threads, shared by every trace.
+
+    Long-lived rather than made per trace: a new thread costs its start and, on the
+    first read, a new store connection (SQLite opens one per thread).
+    """
+    pool: ThreadPoolExecutor | None = app.extensions.get(POOL)
+    if pool is None:
+        with _pool_lock:  # made in the worker on first use: threads do not survive a fork
+            pool = app.extensions.get(POOL)
+            if pool is None:
+                pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="idr-trace")
+                app.extensions[POOL] = pool
+    return pool
+
+
 def server_trace(
     app: Flask,
     text: str,
@@ -107,6 +127,7 @@ def server_trace(
         max_depth=max_depth,
         max_records=max_records,
         verify=node_verifier(app).check,
+        executor=trace_pool(app),
     )
     result.label_nodes(fetch.nodes.values())
     return result

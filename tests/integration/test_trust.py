@@ -254,9 +254,17 @@ def test_a_forged_or_removed_signature_is_caught(chain: Hierarchy, client: Resol
         flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
         signature["data"]["value"] = f"{head}.{body}.{flipped}"
 
+    # Verified once first: a remembered good signature must not vouch for a forged one.
+    assert trust(client, item).trusted
+    chain.upstream.cache.clear()
+    before = chain.top.client.get(f"/api/trace/{PRODUCT}").get_json()
+    assert {r["handle"]: r["trust"] for r in before["records"]}[item]["status"] == "trusted"
     edit_stored(furniture, item, corrupt)
     verdict = trust(client, item)
     assert (verdict.status, verdict.reason) == ("untrusted", BAD_SIGNATURE), verdict
+    chain.upstream.cache.clear()
+    after = chain.top.client.get(f"/api/trace/{PRODUCT}").get_json()
+    assert {r["handle"]: r["trust"] for r in after["records"]}[item]["reason"] == BAD_SIGNATURE
 
     def unsign(values: list[dict[str, Any]]) -> None:
         values[:] = [v for v in values if v["type"] != SIGNATURE_TYPE]
