@@ -172,6 +172,12 @@ def require_json_media(request: Request) -> None:
         )
 
 
+def _not_json(word: str) -> Any:
+    # Python's parser takes NaN and Infinity; JSON (RFC 8259) has no such numbers, and an
+    # answer that carried them back would break every other client's parser.
+    raise ProtocolError(f"request body is not valid JSON: {word} is not JSON")
+
+
 def decode_json(raw: bytes, limit: int) -> Any:
     """Parse a UTF-8 JSON body, naming what is wrong with it (without the depth walk)."""
     try:
@@ -179,7 +185,7 @@ def decode_json(raw: bytes, limit: int) -> Any:
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"

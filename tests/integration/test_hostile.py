@@ -144,6 +144,19 @@ CASES = [
         data=b'[{"index":1,"type":"URL","data":"x","\\udfff":1}]',
         words=("surrogate",),
     ),
+    *(
+        Hostile(
+            f"{word} in a value (not JSON)",
+            400,
+            4,
+            data=b'[{"index":1,"type":"URL","data":"x"},{"index":2,"type":"HS_SITE","data":'
+            + b'{"format":"site","value":{"servers":[],"weight":'
+            + word.encode()
+            + b"}}}]",
+            words=(word, "not JSON"),
+        )
+        for word in ("NaN", "Infinity", "-Infinity")
+    ),
     Hostile("path not UTF-8", 400, 102, path="88.168.1/%FF%FE", words=("UTF-8",)),
     Hostile("surrogate in path", 400, 102, path="88.168.1/%ED%A0%80", words=("UTF-8",)),
     Hostile("NUL in handle", 400, 102, path="88.168.1/A%00B", words=("control character",)),
