@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from idcore.errors import InvalidHandle
@@ -88,6 +89,10 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+# A request parses its identifier in several places (fault rules, the route, statistics)
+# and a busy identifier is asked for again and again: Handles are immutable, so the
+# parses are shared. Rejections are not cached; each raises anew.
+@lru_cache(maxsize=16_384)
 def parse_handle(text: str) -> Handle:
     """Parse `prefix/suffix`; a text without `/` names the prefix record `0.NA/<text>`."""
     _check_text(text, "handle")

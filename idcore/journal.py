@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ class JournalEntry:
     """One request as the node saw it; status None means the connection was dropped."""
 
     seq: int
-    time: str
+    at: float
     method: str
     path: str
     query: str
@@ -28,6 +29,12 @@ class JournalEntry:
     duration_ms: float
     client: str | None
     fault: str | None
+
+    @property
+    def time(self) -> str:
+        """When the request was recorded, as ISO 8601 UTC with milliseconds."""
+        stamp = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
+        return stamp.replace("+00:00", "Z")
 
     def to_json(self) -> dict[str, Any]:
         """Wire form (camelCase, like the Handle API)."""
@@ -69,12 +76,12 @@ class Journal:
         fault: str | None = None,
     ) -> JournalEntry:
         """Record one request."""
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        at = time.time()  # formatted only when someone reads the journal
         with self._lock:
             self._seq += 1
             entry = JournalEntry(
                 self._seq,
-                stamp,
+                at,
                 method,
                 path,
                 query,

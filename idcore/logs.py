@@ -7,7 +7,6 @@ strings are not read here at all.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 from flask import Request, Response, g
 
+from idcore import jsontext
 from idcore.journal import response_code_of
 
 ACCESS_LOGGER = "idr.access"
@@ -175,7 +175,7 @@ def log_line(info: RequestInfo) -> str:
         "duration_ms": info.duration_ms,
         "client": info.client,
     }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.dumps(body).decode("utf-8")
 
 
 def log_request(info: RequestInfo) -> None:

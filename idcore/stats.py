@@ -127,6 +127,7 @@ class NodeStats:
         else:
             self.read_registry = self.registry
         self._prefixes: set[str] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._history: deque[tuple[float, Totals]] = deque(
             maxlen=int(2 * WINDOW / SAMPLE_EVERY) + 5
         )
@@ -157,13 +158,26 @@ class NodeStats:
     def record(self, info: RequestInfo, created: list[str]) -> None:
         """Count one finished request; `created` names identifiers it registered."""
         route = info.route or "(unmatched)"
-        self.requests.labels(self.node, info.method, route, str(info.status)).inc()
-        self.duration.labels(self.node, route).observe(info.duration_ms / 1000)
+        self._child(self.requests, self.node, info.method, route, str(info.status)).inc()
+        self._child(self.duration, self.node, route).observe(info.duration_ms / 1000)
         if info.method == "GET" and route.startswith("/api/handles/"):
             result = _result(info.response_code, info.status)
-            self.resolutions.labels(self.node, self._prefix_of(info.identifier), result).inc()
+            prefix = self._prefix_of(info.identifier)
+            self._child(self.resolutions, self.node, prefix, result).inc()
         for identifier in created:
-            self.registrations.labels(self.node, self._prefix_of(identifier)).inc()
+            self._child(self.registrations, self.node, self._prefix_of(identifier)).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """The series of `metric` with `labels`, looked up once and then kept.
+
+        `labels()` validates and locks on every call, a good part of a fast request.
+        The label sets are bounded: routes, statuses and at most MAX_PREFIXES prefixes.
+        """
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # -- reading -----------------------------------------------------------------
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from idcore import jsontext
 from idcore.identifier import fold
 
 
@@ -32,14 +32,12 @@ class Record:
     def dumps(self) -> str:
         """Serialise for storage."""
         # Raw UTF-8: escaping Chinese text costs 6 bytes a character in every store.
-        return json.dumps(
-            {"h": self.handle, "v": self.values}, ensure_ascii=False, separators=(",", ":")
-        )
+        return jsontext.dumps({"h": self.handle, "v": self.values}).decode("utf-8")
 
     @classmethod
     def loads(cls, blob: str | bytes) -> Record:
         """Deserialise from storage."""
-        raw = json.loads(blob)
+        raw = jsontext.loads(blob)
         return cls(handle=raw["h"], values=raw["v"])
 
 

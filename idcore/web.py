@@ -11,6 +11,7 @@ from urllib.parse import unquote_to_bytes
 from flask import Flask, Request, Response, current_app, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
+from idcore import jsontext
 from idcore.codes import ResponseCode
 from idcore.errors import HandleError, InvalidHandle, ProtocolError, ServerBusy
 from idcore.identifier import parse_handle
@@ -24,13 +25,7 @@ JSON_DEPTH_CONFIG = "IDR_MAX_JSON_DEPTH"
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON answer."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (from a \ud800 escape) has no UTF-8 form: escape everything.
-        data = json.dumps(body, separators=(",", ":")).encode("ascii")
-    resp = Response(data, status=status, mimetype="application/json")
+    resp = Response(jsontext.dumps(body), status=status, mimetype="application/json")
     if headers:
         resp.headers.update(headers)
     return resp
