@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,8 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         if self.path.startswith("/close"):
-            self.send_header("Connection", "close")
-            self.close_connection = True
+            self.close_connection = True  # closed after answering, without saying so
         self.end_headers()
         self.wfile.write(body)
 
@@ -68,6 +68,7 @@ def test_one_connection_carries_many_requests(server: _Server) -> None:
 def test_a_connection_the_peer_closed_is_replaced_before_use(server: _Server) -> None:
     conns = Connections()
     assert conns.get(_url(server, "/close"), 5)[0] == 200
+    time.sleep(0.1)  # the server has closed its end by now
     assert conns.get(_url(server, "/after"), 5)[0] == 200
     assert len({port for _, port in server.requests}) == 2
 
