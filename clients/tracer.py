@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from requests import PreparedRequest, Response
@@ -57,6 +57,24 @@ Fetch = Callable[[str], tuple[list[dict[str, Any]], str]]
 Check = Callable[[str, list[dict[str, Any]]], Verdict]
 """Check one record's signature chain: (handle, values) → verdict (clients/trust.py)."""
 
+Fetched = tuple[list[dict[str, Any]], str] | BaseException
+"""One record of a batch: (its values, the node that served it), or why it failed."""
+
+
+class BatchFetch(Protocol):
+    """A fetch that takes several records at once, from one group (one node) each time."""
+
+    def group(self, handle: str) -> str:
+        """Which batch a handle can share: the same key, the same node."""
+        ...
+
+    def fetch_many(self, handles: list[str]) -> list[Fetched]:
+        """Fetch records of one group, in order; raise only if none could be fetched."""
+        ...
+
+
+MAX_BATCH = 50
+
 
 # -- the fetch loop ------------------------------------------------------------------------
 
@@ -69,13 +87,43 @@ class _Outcome:
     elapsed: float = 0.0
 
 
-def _timed(fetch: Fetch, handle: str) -> _Outcome:
+def _timed(fetch: Fetch, handle: str) -> list[_Outcome]:
     began = time.monotonic()
     try:
         values, node = fetch(handle)
-        return _Outcome(values=values, node=node, elapsed=time.monotonic() - began)
+        return [_Outcome(values=values, node=node, elapsed=time.monotonic() - began)]
     except Exception as exc:  # every failure is reported per identifier, never raised
-        return _Outcome(error=exc, elapsed=time.monotonic() - began)
+        return [_Outcome(error=exc, elapsed=time.monotonic() - began)]
+
+
+def _timed_many(batch: BatchFetch, hops: list[Hop]) -> list[_Outcome]:
+    began = time.monotonic()
+    try:
+        results = batch.fetch_many([hop.handle for hop in hops])
+    except Exception as exc:  # the whole batch failed: so did each of its records
+        return [_Outcome(error=exc, elapsed=time.monotonic() - began) for _ in hops]
+    elapsed = time.monotonic() - began
+    if len(results) != len(hops):
+        wrong = RuntimeError(f"a batch of {len(hops)} records came back with {len(results)}")
+        return [_Outcome(error=wrong, elapsed=elapsed) for _ in hops]
+    return [
+        _Outcome(error=r, elapsed=elapsed)
+        if isinstance(r, BaseException)
+        else _Outcome(values=r[0], node=r[1], elapsed=elapsed)
+        for r in results
+    ]
+
+
+def _grouped(hops: Sequence[Hop], batch: BatchFetch) -> list[list[Hop]]:
+    """Hops that one request can fetch together, at most MAX_BATCH each."""
+    groups: dict[str, list[Hop]] = {}
+    for hop in hops:
+        groups.setdefault(batch.group(hop.handle), []).append(hop)
+    return [
+        group[i : i + MAX_BATCH]
+        for group in groups.values()
+        for i in range(0, len(group), MAX_BATCH)
+    ]
 
 
 def run_trace(
@@ -89,25 +137,39 @@ def run_trace(
     enterprises: bool = True,
     verify: Check | None = None,
     executor: Executor | None = None,
+    batch: BatchFetch | None = None,
 ) -> Trace:
     """Trace from `root` with any fetch function; never raises for a missing record.
 
     Whatever the walk has queued is fetched at once, in parallel; each answer queues what it
     links to right away, so a trace costs about its longest chain of dependent hops and a
     slow node holds up only what lies behind it. A long-lived `executor` (a server's) is
-    used instead of a pool of `workers` threads made for this trace.
+    used instead of a pool of `workers` threads made for this trace. With `batch`, what
+    is queued for one node at one moment is fetched in one request.
     """
     walk = Walk(root, max_depth=max_depth, max_records=max_records, enterprises=enterprises)
     began = time.monotonic()
     stop_at = began + deadline
     asked = 0
-    pending: dict[Future[_Outcome], Hop] = {}
+    pending: dict[Future[list[_Outcome]], list[Hop]] = {}
+    landed: list[tuple[str, list[dict[str, Any]]]] = []
+    verdicts: dict[str, Verdict] = {}
     pool = executor or ThreadPoolExecutor(max(1, workers), thread_name_prefix="idr-trace")
     try:
         while True:
-            for hop in walk.take():
-                pending[pool.submit(_timed, fetch, hop.handle)] = hop
-                asked += 1
+            taken = walk.take()
+            asked += len(taken)
+            if batch is None:
+                for hop in taken:
+                    pending[pool.submit(_timed, fetch, hop.handle)] = [hop]
+            else:
+                for hops in _grouped(taken, batch):
+                    pending[pool.submit(_timed_many, batch, hops)] = hops
+            if verify is not None:
+                # While the next fetches are on their way: checking costs no wall time then.
+                for handle, values in landed:
+                    verdicts[handle] = verify(handle, values)
+            landed.clear()
             if not pending:
                 break
             remaining = stop_at - time.monotonic()
@@ -115,7 +177,11 @@ def run_trace(
                 wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
             # Land in request order (pending keeps it); the walk's result does not depend on it.
             for future in [f for f in pending if f.done()]:
-                _land(walk, pending.pop(future), future.result())
+                hops = pending.pop(future)
+                for hop, outcome in zip(hops, future.result(), strict=True):
+                    _land(walk, hop, outcome)
+                    if outcome.values is not None and hop.kind == "record":
+                        landed.append((hop.handle, outcome.values))
             if time.monotonic() >= stop_at and not walk.done:
                 walk.abandon("deadline", f"not resolved within the trace deadline of {deadline}s")
                 break
@@ -128,9 +194,9 @@ def run_trace(
                 future.cancel()
     result = _build(walk, time.monotonic() - began, asked, deadline)
     if verify is not None:
-        # After the walk: the prefix keys are fetched (then cached) once per prefix.
         for rec in result.records:
-            rec.trust = verify(rec.handle, rec.values)
+            found = verdicts.get(rec.handle)
+            rec.trust = found if found is not None else verify(rec.handle, rec.values)
     return result
 
 

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from clients.cache import TTLCache
 from idcore.errors import HandleError, HandleNotFound, InvalidHandle
 from idcore.identifier import NA_PREFIX, fold, is_within, parse_handle, validate_prefix
-from idcore.jws import BadSignature, JWSError
+from idcore.jws import BadSignature, JWSError, Token
 from idcore.keys import fingerprint, key_from_jwk, kid_of
 from idcore.signing import digest_problems, parse_signature, pubkeys_of, signature_values
 from idcore.values import now_iso
@@ -289,6 +289,8 @@ class Verifier:
         # Signatures that verified: an Ed25519 check is a pure function of key, message and
         # signature, and the costliest step of checking a record seen before.
         self._good: TTLCache[bool] = TTLCache(65_536, clock)
+        # Parsed signatures by their text: decoding a JWS is pure, and half of checking.
+        self._tokens: TTLCache[Token] = TTLCache(65_536, clock)
 
     @classmethod
     def for_resolver(cls, resolver: Resolver, anchor: Anchor | None = None) -> Verifier:
@@ -310,9 +312,10 @@ class Verifier:
         return self._check(handle, list(values), 0)
 
     def forget(self) -> None:
-        """Drop every cached prefix key and verified signature."""
+        """Drop every cached prefix key, parsed and verified signature."""
         self._keys.clear()
         self._good.clear()
+        self._tokens.clear()
 
     def _check(self, handle: str, values: list[dict[str, Any]], depth: int) -> Verdict:
         signatures = signature_values(values)
@@ -332,7 +335,7 @@ class Verifier:
         self, handle: str, values: list[dict[str, Any]], value: dict[str, Any], depth: int
     ) -> Verdict:
         try:
-            token = parse_signature(value)
+            token = self._token(value)
             parsed = parse_handle(handle)
             prefix = validate_prefix(token.payload["prefix"])
         except (JWSError, InvalidHandle) as exc:
@@ -391,6 +394,18 @@ class Verifier:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             return said(UNTRUSTED, DIGEST_MISMATCH, "; ".join(problems[:3]) + more)
         return said(TRUSTED)
+
+    def _token(self, value: dict[str, Any]) -> Token:
+        """The parsed JWS of an HS_SIGNATURE value, from the cache when seen before."""
+        data = value.get("data")
+        text = data.get("value") if isinstance(data, dict) else data
+        if not isinstance(text, str):
+            return parse_signature(value)  # raises the error that names the problem
+        token = self._tokens.get(text)
+        if token is None:
+            token = parse_signature(value)
+            self._tokens.put(text, token, self.ttl)
+        return token
 
     def _prefix_keys(
         self, prefix: str, depth: int, fresh: bool

@@ -35,6 +35,7 @@ STARTED = time.time()
 FAULTS = "idr.faults"
 JOURNAL = "idr.journal"
 RESEED = "idr.reseed"
+MULTI_GET_PATH = "/api/batch/handles"
 """app.extensions key of a callable that restores the node's seeded state."""
 
 Reseed = Callable[[], None]
@@ -71,6 +72,8 @@ def _inject() -> Response | None:
     path = request.path
     if path.startswith(CONTROL_PREFIX):
         return None
+    if request.method == "GET" and path == MULTI_GET_PATH:
+        return None  # each identifier is faulted as its own GET (secondary_nodes/lookup.py)
     decision = engine().decide(request.method, path, handle_in_path(path))
     if decision is None:
         return None

@@ -16,12 +16,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
 from prometheus_client import generate_latest as prometheus_text
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -155,14 +155,25 @@ class NodeStats:
             return INVALID
         return self._label(handle.prefix)
 
-    def record(self, info: RequestInfo, created: list[str]) -> None:
-        """Count one finished request; `created` names identifiers it registered."""
+    def record(
+        self,
+        info: RequestInfo,
+        created: list[str],
+        resolved: Sequence[tuple[str, int, int | None]] = (),
+    ) -> None:
+        """Count one finished request.
+
+        `created` names identifiers it registered; `resolved` holds (identifier,
+        responseCode, HTTP status) of each identifier a multi-get resolved.
+        """
         route = info.route or "(unmatched)"
         self._child(self.requests, self.node, info.method, route, str(info.status)).inc()
         self._child(self.duration, self.node, route).observe(info.duration_ms / 1000)
         if info.method == "GET" and route.startswith("/api/handles/"):
-            result = _result(info.response_code, info.status)
-            prefix = self._prefix_of(info.identifier)
+            resolved = [(info.identifier or "", info.response_code or 0, info.status)]
+        for identifier, code, status in resolved:
+            result = _result(code, status or 0)
+            prefix = self._prefix_of(identifier)
             self._child(self.resolutions, self.node, prefix, result).inc()
         for identifier in created:
             self._child(self.registrations, self.node, self._prefix_of(identifier)).inc()
@@ -395,7 +406,7 @@ def init_app(app: Flask) -> NodeStats:
     @app.after_request
     def _finish(response: Response) -> Response:
         info = request_facts(node, request, response)
-        stats.record(info, _created(info, response))
+        stats.record(info, _created(info, response), g.get("idr_resolved", ()))
         if settings is None or settings.access_log:
             log_request(info)
         return response

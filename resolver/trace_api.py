@@ -15,10 +15,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from clients.trace_result import NodeInfo, Trace
-from clients.tracer import DEFAULT_DEADLINE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, run_trace
+from clients.tracer import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_RECORDS,
+    Fetched,
+    run_trace,
+)
 from clients.trust import Anchor, Verifier
 from idcore.errors import HandleError, HandleNotFound, error_for_code
-from idcore.identifier import fold, parse_handle
+from idcore.identifier import Handle, fold, parse_handle
 from idcore.records import RecordService
 from idcore.trust_api import TRUST, NodeTrust
 from idcore.web import json_response, query_float
@@ -47,17 +53,59 @@ class NodeFetch:
         self.own_prefix: str = app.config["IDR_NODE"]["prefix"]
         self.nodes: dict[str, NodeInfo] = {}
         self._lock = threading.Lock()
+        self._homes: dict[tuple[str, bool], Delegation | None] = {}
 
     def __call__(self, text: str) -> tuple[list[dict[str, Any]], str]:
         """The public values of a record and the base URL of the node that holds it."""
         handle = parse_handle(text)
+        found = self._home(handle)
+        if found is None:
+            return self.records.resolve(handle), self.own_url
+        return self.upstream.fetch(found.base_url, handle), found.base_url
+
+    def group(self, text: str) -> str:
+        """The node a record lives on (records of one node are fetched together)."""
+        try:
+            found = self._home(parse_handle(text))
+        except HandleError:
+            return f"invalid {text}"
+        return found.base_url if found is not None else self.own_url
+
+    def fetch_many(self, texts: list[str]) -> list[Fetched]:
+        """Records in order, each node's in one multi-get; each failure in its own place."""
+        out: list[Fetched | None] = [None] * len(texts)
+        remote: dict[str, list[tuple[int, Handle]]] = {}
+        for i, text in enumerate(texts):
+            try:
+                handle = parse_handle(text)
+                found = self._home(handle)
+                if found is None:
+                    out[i] = (self.records.resolve(handle), self.own_url)
+                else:
+                    remote.setdefault(found.base_url, []).append((i, handle))
+            except HandleError as exc:
+                out[i] = exc
+        for base, items in remote.items():
+            results = self.upstream.fetch_many(base, [h for _, h in items])
+            for (i, _), result in zip(items, results, strict=True):
+                out[i] = result if isinstance(result, BaseException) else (result, base)
+        return [r for r in out if r is not None]
+
+    def _home(self, handle: Handle) -> Delegation | None:
+        """The delegation of the node that homes `handle`; None where this node does."""
+        # One trace asks about few prefixes many times: each is looked up once per trace.
+        key = (fold(handle.homed_prefix), handle.is_prefix_record)
+        if key not in self._homes:
+            self._homes[key] = self._lookup(handle)
+        return self._homes[key]
+
+    def _lookup(self, handle: Handle) -> Delegation | None:
         found = self.registry.delegation(handle)
         if found is None or (handle.is_prefix_record and fold(found.prefix) == fold(handle.suffix)):
             self._remember(NodeInfo(self.own_url, self.own_name, None, self.own_prefix))
-            return self.records.resolve(handle), self.own_url
-        base = found.base_url
+            return None
         self._remember(_describe(found))
-        return self.upstream.fetch(base, handle), base
+        return found
 
     def _remember(self, info: NodeInfo) -> None:
         with self._lock:
@@ -128,6 +176,7 @@ def server_trace(
         max_records=max_records,
         verify=node_verifier(app).check,
         executor=trace_pool(app),
+        batch=fetch,
     )
     result.label_nodes(fetch.nodes.values())
     return result

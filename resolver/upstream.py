@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,8 @@ from idcore.identifier import Handle
 from resolver.connections import Connections
 
 _NOT_FOUND: list[dict[str, Any]] = []
+MULTI_GET_HANDLES = 50
+"""Identifiers per multi-get: well inside the node's limit and gunicorn's request line."""
 
 
 class UpstreamGatewayError(NodeUnreachable):
@@ -59,44 +62,121 @@ class Upstream:
 
     def fetch(self, base_url: str, handle: Handle, fresh: bool = False) -> list[dict[str, Any]]:
         """All public values of a record at its home node; HandleNotFound if it has none."""
-        key = handle.key
         if not fresh:
-            cached = self.cache.get(key)
-            if cached is _NOT_FOUND:
-                raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+            cached = self._cached(handle)
             if cached is not None:
                 return cached
-        values = self._get(base_url, handle)
-        if values is None:
-            self.cache.put(key, _NOT_FOUND, self.negative_ttl)
-            raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
-        self.cache.put(key, values, record_ttl(values))
-        return values
-
-    def _get(self, base_url: str, handle: Handle) -> list[dict[str, Any]] | None:
         # Percent-encode: a suffix may hold '?', '#', '%' or spaces (the node decodes it).
         url = f"{base_url}/api/handles/{quote(handle.text, safe='/')}"
+        status, body = self._request(base_url, url, handle.text)
+        return self._keep(handle, self._answer(base_url, handle.text, status, body))
+
+    def fetch_many(
+        self, base_url: str, handles: Sequence[Handle]
+    ) -> list[list[dict[str, Any]] | HandleError]:
+        """Several records of one node, in order: their values or the error each would raise.
+
+        Cached answers are used; the rest are asked for in multi-gets of at most
+        MULTI_GET_HANDLES identifiers. An error of the request itself (timeout, node
+        unreachable) is raised; a node without the multi-get route is asked one by one.
+        """
+        out: list[list[dict[str, Any]] | HandleError | None] = []
+        missing: list[int] = []
+        for i, handle in enumerate(handles):
+            try:
+                out.append(self._cached(handle))
+            except HandleNotFound as exc:
+                out.append(exc)
+            if out[-1] is None:
+                missing.append(i)
+        for start in range(0, len(missing), MULTI_GET_HANDLES):
+            chunk = missing[start : start + MULTI_GET_HANDLES]
+            query = "&".join(f"handle={quote(handles[i].text, safe='/')}" for i in chunk)
+            url = f"{base_url}/api/batch/handles?{query}"
+            status, body = self._request(base_url, url, handles[chunk[0]].text)
+            items = body.get("results")
+            if status in (404, 405) and not isinstance(items, list):
+                for i in chunk:  # a node without the route (not this emulator's)
+                    out[i] = self._one(base_url, handles[i])
+                continue
+            if status != 200 or not isinstance(items, list) or len(items) != len(chunk):
+                raise ServerError(
+                    f"node {base_url} answered a multi-get with HTTP {status}",
+                    handle=handles[chunk[0]].text,
+                )
+            for i, item in zip(chunk, items, strict=True):
+                out[i] = self._item(base_url, handles[i], item)
+        return [r for r in out if r is not None]
+
+    def _one(self, base_url: str, handle: Handle) -> list[dict[str, Any]] | HandleError:
+        try:
+            return self.fetch(base_url, handle, fresh=True)
+        except HandleError as exc:
+            return exc
+
+    def _item(self, base_url: str, handle: Handle, item: Any) -> list[dict[str, Any]] | HandleError:
+        """One result of a multi-get, as the same identifier's own GET would have ended."""
+        try:
+            if not isinstance(item, dict):
+                raise ServerError(f"node {base_url} answered a multi-get item without JSON")
+            if item.get("dropped"):
+                raise UpstreamGatewayError(
+                    f"node {base_url} dropped the connection", url=base_url, handle=handle.text
+                )
+            status = item.get("status")
+            answer = self._answer(
+                base_url, handle.text, status if isinstance(status, int) else 502, item
+            )
+            return self._keep(handle, answer)
+        except HandleError as exc:
+            return exc
+
+    def _cached(self, handle: Handle) -> list[dict[str, Any]] | None:
+        """The cached values; HandleNotFound for a cached miss; None if nothing is cached."""
+        cached = self.cache.get(handle.key)
+        if cached is _NOT_FOUND:
+            raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+        return cached
+
+    def _keep(self, handle: Handle, values: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """Cache an answer (a miss briefly); HandleNotFound for a miss."""
+        if values is None:
+            self.cache.put(handle.key, _NOT_FOUND, self.negative_ttl)
+            raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+        self.cache.put(handle.key, values, record_ttl(values))
+        return values
+
+    def _request(self, base_url: str, url: str, text: str) -> tuple[int, dict[str, Any]]:
+        """Status and JSON object of a GET; the gateway errors for what went wrong."""
         try:
             status, raw = self._send(url)
         except (TimeoutError, requests.Timeout):
             raise UpstreamTimeout(
-                f"node {base_url} did not answer within {self.timeout}s",
-                url=base_url,
-                handle=handle.text,
+                f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
             ) from None
         except (OSError, http.client.HTTPException, requests.RequestException) as exc:
             raise UpstreamGatewayError(
-                f"node {base_url} is unreachable: {type(exc).__name__}",
-                url=base_url,
-                handle=handle.text,
+                f"node {base_url} is unreachable: {type(exc).__name__}", url=base_url, handle=text
             ) from None
         try:
             body = jsontext.loads(raw)
-            code = int(body.get("responseCode", 2))
-        except (ValueError, AttributeError, TypeError):
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
             raise ServerError(
-                f"node {base_url} answered HTTP {status} without Handle JSON",
-                handle=handle.text,
+                f"node {base_url} answered HTTP {status} without Handle JSON", handle=text
+            )
+        return status, body
+
+    def _answer(
+        self, base_url: str, text: str, status: int, body: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """The values of a resolve answer; None for not found; the Handle error otherwise."""
+        try:
+            code = int(body.get("responseCode", 2))
+        except (TypeError, ValueError):
+            raise ServerError(
+                f"node {base_url} answered without a responseCode", handle=text
             ) from None
         if code in (1, 200) and status == 200:
             values: list[dict[str, Any]] = body.get("values", [])
@@ -110,10 +190,10 @@ class Upstream:
                 f"node {base_url} failed: HTTP {status} responseCode {code} "
                 f"{body.get('message', '')}".strip(),
                 url=base_url,
-                handle=handle.text,
+                handle=text,
             )
         err: HandleError = error_for_code(code)(
-            f"node {base_url}: {body.get('message', 'error')}", handle=handle.text
+            f"node {base_url}: {body.get('message', 'error')}", handle=text
         )
         raise err
 

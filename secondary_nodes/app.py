@@ -21,6 +21,7 @@ from idcore.trust_api import init_trust, node_signer
 from idcore.web import register_error_handlers
 from secondary_nodes.batch import batch_blueprint
 from secondary_nodes.enterprises import enterprises_blueprint
+from secondary_nodes.lookup import lookup_blueprint
 from secondary_nodes.openapi import init_openapi
 from secondary_nodes.templates import EXTENSION as TEMPLATES
 from secondary_nodes.templates import templates_blueprint
@@ -77,6 +78,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.register_blueprint(handles_blueprint())
     app.register_blueprint(templates_blueprint())
     app.register_blueprint(batch_blueprint())
+    app.register_blueprint(lookup_blueprint())
     app.register_blueprint(enterprises_blueprint())
     app.register_blueprint(emulator_blueprint())
     init_app(app, reseeder(store, mark, seed))

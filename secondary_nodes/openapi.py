@@ -1,4 +1,4 @@
-"""The secondary node's part of its OpenAPI document: templates, batch, enterprises."""
+"""The secondary node's part of its OpenAPI document: templates, batch, multi-get, enterprises."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from idcore.openapi import (
 )
 from idcore.template import Template
 from secondary_nodes.enterprises import EnterpriseCreated, EnterpriseRequest
+from secondary_nodes.lookup import MAX_HANDLES
 
 NAME = path_param("name", "template name <family>@<version>, e.g. furniture.product@1")
 OVERWRITE = query("overwrite", {"type": "boolean"}, "false: 409 if it exists")
@@ -113,6 +114,35 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 SCHEMAS.update(model_schemas([(EnterpriseCreated, "serialization")]))
+SCHEMAS["MultiGetAnswer"] = {
+    "type": "object",
+    "required": ["responseCode", "results"],
+    "properties": {
+        "responseCode": {"const": 1},
+        "results": {
+            "type": "array",
+            "description": "one per identifier asked for, in order: what its own GET answers",
+            "items": {
+                "type": "object",
+                "required": ["handle", "responseCode", "status"],
+                "properties": {
+                    "handle": {"type": "string"},
+                    "responseCode": {"type": "integer"},
+                    "status": {
+                        "type": ["integer", "null"],
+                        "description": "the HTTP status its own GET would have had",
+                    },
+                    "values": {"type": "array", "items": ref("HandleValue")},
+                    "message": {"type": "string"},
+                    "dropped": {
+                        "type": "boolean",
+                        "description": "an injected fault dropped this identifier's connection",
+                    },
+                },
+            },
+        },
+    },
+}
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/templates", "get"): {
@@ -157,6 +187,24 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "200": answer("one result per item (check `failed`)", ref("BatchAnswer")),
             **errors(400, 401, 403, 413, 503),
+        },
+    },
+    ("/api/batch/handles", "get"): {
+        "tags": ["Batch"],
+        "summary": f"Resolve up to {MAX_HANDLES} identifiers of this node in one request",
+        "description": "Each item answers as `GET /api/handles/{id}` would; fault rules "
+        "apply to each identifier as to its own GET. The top-level node's traces use it.",
+        "parameters": [
+            query(
+                "handle",
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "an identifier (repeat the parameter for each)",
+                required=True,
+            )
+        ],
+        "responses": {
+            "200": answer("one result per identifier", ref("MultiGetAnswer")),
+            **errors(400),
         },
     },
     ("/api/enterprises", "post"): {
