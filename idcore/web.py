@@ -112,6 +112,8 @@ def register_error_handlers(app: Flask) -> None:
 
 def query_ints(request: Request, name: str) -> list[int]:
     """Repeated integer query parameters such as `index=1&index=2`."""
+    if not request.environ.get("QUERY_STRING"):
+        return []  # most reads have no query: skip building request.args
     out = []
     for raw in request.args.getlist(name):
         for part in raw.split(","):
@@ -143,6 +145,8 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
 
 def query_types(request: Request) -> list[str]:
     """Repeated `type=` filters."""
+    if not request.environ.get("QUERY_STRING"):
+        return []
     return [t for t in request.args.getlist("type") if t]
 
 
