@@ -19,7 +19,7 @@ import requests
 
 from clients.launcher import Hierarchy
 from tests.support.headless_chromium import dump_dom, screenshot
-from tests.support.hierarchy import START_TIMEOUT, topology_on_free_ports
+from tests.support.hierarchy import START_TIMEOUT, topology_on_free_ports, wait_for
 
 PRODUCT = "88.168.1/WARD-2024-000123"
 WORKERS = 2
@@ -90,10 +90,13 @@ def test_counts_add_up_across_workers(hierarchy: Hierarchy) -> None:
 
 def test_access_log_has_one_line_per_request(hierarchy: Hierarchy) -> None:
     requests.get(f"{url(hierarchy, 'timber')}/api/handles/88.169.1/LOG-PROBE", timeout=5)
-    lines = (hierarchy.data_dir / "logs" / "timber.log").read_text("utf-8").splitlines()
-    probe = [line for line in lines if "LOG-PROBE" in line]
+    log = hierarchy.data_dir / "logs" / "timber.log"
+    # Lines are written by a thread of the worker, at most FLUSH_SECONDS after the request.
+    wait_for(lambda: "LOG-PROBE" in log.read_text("utf-8"), 5, "the access line")
+    probe = [line for line in log.read_text("utf-8").splitlines() if "LOG-PROBE" in line]
     assert len(probe) == 1
     assert '"node":"timber"' in probe[0] and '"responseCode":100' in probe[0]
+    assert '"status":404' in probe[0] and '"identifier":"88.169.1/LOG-PROBE"' in probe[0]
 
 
 def figure(dom: str, ident: str) -> int:

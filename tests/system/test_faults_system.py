@@ -103,20 +103,6 @@ def test_a_dropped_connection_is_a_connection_error_for_requests(nodes: Hierarch
     assert "Traceback" not in log_text(nodes, "furniture")
 
 
-def test_every_request_leaves_one_access_line_in_the_node_log(nodes: Hierarchy) -> None:
-    missing = f"88.168.1/ACCESS-{time.time_ns()}"
-    assert requests.get(f"{url(nodes, 'furniture')}/api/handles/{missing}", timeout=5).status_code
-    wait_for(lambda: missing in log_text(nodes, "furniture"), 5, "the access line")
-    lines = [
-        json.loads(line)
-        for line in log_text(nodes, "furniture").splitlines()
-        if missing in line and line.startswith("{")
-    ]
-    assert len(lines) == 1, lines
-    assert (lines[0]["status"], lines[0]["responseCode"]) == (404, 100)
-    assert lines[0]["identifier"] == missing and lines[0]["node"] == "furniture"
-
-
 def test_latency_beyond_the_timeout_is_a_timeout_then_the_backup_answers(nodes: Hierarchy) -> None:
     cq, cd = url(nodes, "cq-top"), url(nodes, "cd-backup")
     with EmulatorClient(cq) as controls:
