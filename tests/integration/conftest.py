@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -30,6 +30,7 @@ from werkzeug.test import TestResponse
 from clients.transport import mount_apps
 from idcore.credentials import SecretVerifier
 from idcore.identifier import fold
+from idcore.record_codec import decode
 from idcore.redis_store import RedisStore
 from idcore.settings import NodeSettings
 from idcore.sqlite_store import SQLiteStore
@@ -77,7 +78,10 @@ def dump_store(store: Store) -> dict[str, Any]:
             if name.endswith(":idx"):
                 out["indexes"][name] = client.zrange(name, 0, -1)
             elif ":r:" in name:
-                out["records"][name] = client.get(name)
+                # A compact blob (idcore/record_codec.py), as the record's JSON.
+                text = cast("str", client.get(name))  # the store's client decodes replies
+                blob = text.encode("utf-8", "surrogateescape")
+                out["records"][name] = decode(blob).dumps()
         return out
     raise TypeError(f"no dump for {type(store).__name__}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -10,10 +11,14 @@ from typing import Any
 
 import pytest
 import redis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.crc import key_slot
 
+from idcore import jws
 from idcore.identifier import fold
+from idcore.record_codec import FORMAT_DEFLATE_1
 from idcore.redis_store import RedisStore
+from idcore.signing import digests
 from idcore.sqlite_store import SQLiteStore
 from idcore.store import LOG_ID_META, LogEntry, LogMismatch, Record, Store, final_state
 from tests.support.redis_server import _free_port
@@ -773,3 +778,104 @@ def test_replace_log_never_overwrites_a_promoted_store(make_store: Any) -> None:
     assert follower.get("88.168.1/MINE") is not None
     follower.replace_log("other", entries, expected="promoted")
     assert follower.get("88.168.1/MINE") is None
+
+
+# --- Redis record format (compact blobs; plain JSON of older stores still read) ---------------
+
+_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def _signed_record(handle: str) -> Record:
+    """A record as a node stores it: 20 template items, a trace edge and a signature over them."""
+    values = [
+        {**v, "ttl": 86400, "timestamp": "2026-01-02T03:04:05Z"}
+        for v in (
+            _values(f"https://example.test/{handle}")
+            + [
+                {"index": 2000 + i, "type": f"item_{i}", "data": {"format": "string", "value": t}}
+                for i, t in enumerate(f"第{i}项 item number {i} of the template" for i in range(20))
+            ]
+            + [{"index": 3000, "type": "TRACE.BATCH", "data": "88.168.1/BATCH-1"}]
+        )
+    ]
+    payload = {"iss": "furniture", "sub": handle, "iat": 7, "prefix": "88.168"}
+    payload["digests"] = digests(values)
+    token = jws.sign(payload, _KEY, "k1")
+    signature = {"index": 400, "type": "HS_SIGNATURE", "data": {"format": "string", "value": token}}
+    return Record(handle, sorted([*values, signature], key=lambda v: int(v["index"])))
+
+
+def _redis_names(store: RedisStore, handle: str) -> tuple[str, str, str]:
+    """A handle's record key, prefix index and index member (idcore/redis_store.py layout)."""
+    key = fold(handle)
+    tag = f"idr:{{{store.namespace}:{key.split('/', 1)[0]}}}"
+    return f"{tag}:r:{key}", f"{tag}:idx", f"{key}\x00{handle}"
+
+
+def _write_plain_json(store: RedisStore, record: Record) -> None:
+    """Store a record as the old format did: its plain JSON, and its index entry."""
+    name, index, member = _redis_names(store, record.handle)
+    body = {"h": record.handle, "v": record.values}
+    store._redis.set(name, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+    store._redis.zadd(index, {member: 0})
+
+
+def _format_byte(store: RedisStore, handle: str) -> str:
+    """The first byte of a stored record (the store's client reads it as a one-char str)."""
+    return str(store._redis.getrange(_redis_names(store, handle)[0], 0, 0))
+
+
+def test_redis_stores_records_compactly(store: Store, backend: str) -> None:
+    if backend != "redis":
+        pytest.skip("the Redis record format")
+    assert isinstance(store, RedisStore)
+    record = _signed_record("88.168.1/Compact-1")
+    store.put_many([record])
+    name = _redis_names(store, record.handle)[0]
+    assert _format_byte(store, record.handle) == chr(FORMAT_DEFLATE_1)
+    stored, plain = int(store._redis.strlen(name)), len(record.dumps().encode())
+    assert stored * 4 < plain, (stored, plain)
+    back = store.get(record.key)
+    assert back == record
+    token = next(v for v in back.values if v["type"] == "HS_SIGNATURE")["data"]["value"]
+    assert jws.verify(token, _KEY.public_key())["sub"] == record.handle
+
+
+def test_redis_reads_records_stored_as_plain_json(store: Store, backend: str) -> None:
+    if backend != "redis":
+        pytest.skip("the Redis record format")
+    assert isinstance(store, RedisStore)
+    old = [_signed_record("88.168.1/Old-1"), _record("88.168.1/Old-2", "旧 old")]
+    for record in old:
+        _write_plain_json(store, record)
+    assert store.get(old[0].key) == old[0]
+    assert store.get_many([r.key for r in old]) == old
+    assert store.list_handles("88.168.1") == (2, ["88.168.1/Old-1", "88.168.1/Old-2"])
+    assert store.count() == 2
+    seen: dict[str, Record | None] = {}
+
+    def change_many(keys: list[str], current: list[Record | None]) -> list[Record]:
+        seen.update(zip(keys, current, strict=True))
+        return []
+
+    store.mutate_many([old[0].key], change_many)
+    assert seen == {old[0].key: old[0]}
+    new = _record("88.168.1/Old-2", "new")
+    assert store.mutate(old[1].key, lambda current: new if current == old[1] else None) == new
+    # Written again, a record is in the compact format; the untouched one is as it was.
+    assert _format_byte(store, new.handle) == chr(FORMAT_DEFLATE_1)
+    assert _format_byte(store, old[0].handle) == "{"
+    assert store.get_many([r.key for r in old]) == [old[0], new]
+
+
+def test_redis_change_log_starts_with_records_stored_as_plain_json(
+    make_store: Any, backend: str
+) -> None:
+    if backend != "redis":
+        pytest.skip("the Redis record format")
+    plain: Store = make_store("node")
+    assert isinstance(plain, RedisStore)
+    record = _signed_record("88.168.1/Old-1")
+    _write_plain_json(plain, record)
+    logged: Store = make_store("node", changelog=True)
+    assert [(e.key, e.record) for e in logged.changes_after(0, 10)] == [(record.key, record)]

@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -39,6 +39,7 @@ from clients.trust import (
 )
 from idcore.identifier import fold
 from idcore.keys import KeyRing
+from idcore.record_codec import decode, encode
 from idcore.redis_store import RedisStore
 from idcore.settings import NodeSettings
 from idcore.signing import SIGNATURE_TYPE, Signer, parse_signature, with_pubkeys
@@ -205,9 +206,10 @@ def edit_stored(node: Node, handle: str, change: Any) -> None:
     assert isinstance(store, RedisStore)
     raw_client: redis.Redis = store._redis  # plain GET / SET, as redis-cli would
     name = f"idr:{{{store.namespace}:{key.split('/', 1)[0]}}}:r:{key}"  # redis_store layout
-    raw = json.loads(raw_client.get(name) or b"null")
-    change(raw["v"])
-    raw_client.set(name, json.dumps(raw))
+    blob = cast("str", raw_client.get(name) or "")  # the store's client decodes replies
+    record = decode(blob.encode("utf-8", "surrogateescape"))
+    change(record.values)
+    raw_client.set(name, encode(record))
 
 
 def _set_data(index: int, text: str) -> Any:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from clients.launcher import Hierarchy
 from idcore.identifier import fold
 from idcore.keys import public_jwk
+from idcore.record_codec import decode, encode
 from tests.support.hierarchy import start_hierarchy
 from tests.support.trace_chains import put_record, run_idr, top_url
 
@@ -167,9 +168,9 @@ def test_a_record_edited_in_redis_is_untrusted(redis_hierarchy: Hierarchy, redis
     try:
         # The node's key layout (idcore/redis_store.py): idr:{<node>:<prefix>}:r:<handle>.
         name = f"idr:{{furniture:88.168.1}}:r:{fold(item)}"
-        raw = json.loads(client.get(name) or b"null")
-        tamper(raw["v"])
-        client.set(name, json.dumps(raw))
+        record = decode(client.get(name) or b"")
+        tamper(record.values)
+        client.set(name, encode(record))
     finally:
         client.close()
     bad = run_idr(data, "resolve", item, "--verify", "--fresh")
