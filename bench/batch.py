@@ -29,6 +29,7 @@ from bench.nodes import BenchEnv
 from bench.report import Result, Target, print_table
 from idcore.demo import build_demo
 from idcore.identifier import fold
+from idcore.record_codec import decode
 from idcore.store import Record, Store, open_store
 from idcore.topology import load_topology
 
@@ -226,8 +227,11 @@ def record_sizes(env: BenchEnv) -> dict[str, float]:
             rkey = f"idr:{{{namespace}:{PREFIX}}}:r:{key}"
             index = f"idr:{{{namespace}:{PREFIX}}}:idx"
             size = client.zcard(index) or 1
+            # The store's client reads blobs as surrogate-escaped text (idcore/redis_store.py).
+            blob = str(client.get(rkey) or "").encode("utf-8", "surrogateescape")
             return {
-                "record_json_bytes": float(client.strlen(rkey)),
+                "record_json_bytes": float(len(decode(blob).dumps().encode())),
+                "stored_record_bytes": float(client.strlen(rkey)),
                 "record_key_memory": float(client.memory_usage(rkey) or 0),
                 "index_memory_per_entry": float(client.memory_usage(index, samples=0) or 0) / size,
             }

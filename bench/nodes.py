@@ -81,7 +81,9 @@ class BenchEnv:
         """A client of the env's own Redis server."""
         if self.redis_server is None:
             raise RuntimeError("this benchmark environment runs on SQLite, not Redis")
-        return redis.Redis.from_url(self.redis_server.url, decode_responses=True)
+        return redis.Redis.from_url(
+            self.redis_server.url, decode_responses=True, encoding_errors="surrogateescape"
+        )
 
     def sqlite_path(self, node: str = HOME) -> Path:
         """The SQLite file of a node."""
