@@ -9,6 +9,7 @@ single PUT (timestamps, HS_SECKEY hashed, a default HS_ADMIN on create).
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +25,14 @@ from idcore.errors import (
 )
 from idcore.identifier import Handle, fold, parse_handle
 from idcore.records import RecordService, replace_rights
-from idcore.signing import strip_signatures
+from idcore.signing import SIGNATURE_TYPE, strip_signatures
 from idcore.stages import TEMPLATE_INDEX, TEMPLATE_TYPE
 from idcore.store import Record
 from idcore.values import (
     ALL_PERMISSIONS,
     DEFAULT_TTL,
     MAX_VALUE_CHARS,
-    MAX_VALUES_PER_RECORD,
+    data_bytes,
     now_iso,
     parse_values,
 )
@@ -77,6 +78,8 @@ class _Item:
     position: int
     sent: str
     handle: Handle
+    key: str  # handle.key and handle.is_prefix_record, worked out once
+    prefix_record: bool
     values: list[dict[str, Any]]
     created: Record  # what a create stores (checked already)
 
@@ -129,14 +132,15 @@ def register_batch(
         shown = sent if isinstance(sent, str) else None
         try:
             item = _prepare_item(service, identity, position, raw, stamp)
-            if item.handle.key in first_seen:
+            key = item.key
+            if key in first_seen:
                 raise ProtocolError(
                     f"{item.sent!r} appears more than once in this batch (first at item "
-                    f"{first_seen[item.handle.key]}): each identifier at most once",
+                    f"{first_seen[key]}): each identifier at most once",
                     handle=item.sent,
                 )
-            first_seen[item.handle.key] = position
-            accepted[item.handle.key] = item
+            first_seen[key] = position
+            accepted[key] = item
         except HandleError as exc:
             results[position] = ItemResult.failed(shown, exc)
 
@@ -179,11 +183,14 @@ def _prepare_item(
         raise
     service.check_home(handle)
     # The Handle form says "values"; the SNMS form says "value" (and "templateVersion").
-    raw_values = strip_signatures(raw["values"] if "values" in raw else raw.get("value"))
+    raw_values = raw["values"] if "values" in raw else raw.get("value")
     if raw_values is None:
         raise ProtocolError(f"item {position} ({sent!r}) has no 'values' list", handle=sent)
-    wire = _plain_values(raw_values, stamp, service.limits.max_value_bytes)
+    limits = service.limits
+    # The fast path drops HS_SIGNATURE values itself, as strip_signatures does.
+    wire = _plain_values(raw_values, stamp, limits.max_values_per_record, limits.max_value_bytes)
     if wire is None:
+        raw_values = strip_signatures(raw_values)
         # Values at body → handles → item → values: three levels below the body's top.
         if nesting_exceeds(raw_values, MAX_JSON_DEPTH - 3):
             raise ProtocolError(
@@ -193,8 +200,8 @@ def _prepare_item(
         try:
             values = parse_values(
                 raw_values,
-                max_values=service.limits.max_values_per_record,
-                max_value_bytes=service.limits.max_value_bytes,
+                max_values=limits.max_values_per_record,
+                max_value_bytes=limits.max_value_bytes,
             )
         except InvalidValue as exc:
             exc.handle = sent
@@ -206,12 +213,20 @@ def _prepare_item(
     # The record a create would store, checked now: outside the write transaction, so a
     # batch holds the store's write lock only to read, decide and write.
     complete = wire
-    if not any(v["type"] == "HS_ADMIN" for v in complete):
+    if "HS_ADMIN" not in map(_type_of, complete):
         complete = [*complete, service._default_admin(identity, complete, stamp)]
-    created = Record(handle.text, sorted(complete, key=_by_index))
+    created = Record(handle.text, sorted(complete, key=_index_of))
     # Limits, template and signature as a single PUT applies them, outside the transaction:
     # a create stores exactly this record.
-    return _Item(position, sent, handle, wire, service._checked(created))
+    return _Item(
+        position,
+        sent,
+        handle,
+        handle.key,
+        handle.is_prefix_record,
+        wire,
+        service._checked(created),
+    )
 
 
 def nesting_exceeds(body: Any, limit: int) -> bool:
@@ -235,33 +250,60 @@ _ADMIN_KEYS = frozenset(("handle", "index", "permissions"))
 _BITS = re.compile(r"[01]{1,12}")
 # Value types with control characters go the full path, which refuses them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PLAIN_TYPES: set[str] = set()
+"""Value types seen to pass the fast path's type checks (a record repeats the same dozen)."""
+_PLAIN_TYPES_MAX = 4096
+_ADMIN_JSON_SLACK = 64
+"""Bytes of compact admin JSON besides the handle: keys, an index, 12 permission bits."""
+_WIRE_ORDERS = frozenset(
+    {
+        ("index", "type", "data"),
+        ("index", "type", "data", "ttl"),
+        ("index", "type", "data", "ttl", "timestamp"),
+    }
+)
+"""Keys of a value that becomes its stored self in place (the stored key order follows)."""
 
 
-def _plain_values(raw: Any, stamp: str, max_bytes: int) -> list[dict[str, Any]] | None:
+def _plain_values(
+    raw: Any, stamp: str, max_values: int, max_bytes: int
+) -> list[dict[str, Any]] | None:
     """Wire values for the common case, or None to take the full (pydantic) path.
 
     The common case is a list of plain string values (`{index, type, data: {format:
     "string", value}, ttl}` or `data` as a bare string) and HS_ADMIN values that
-    parse_values would accept unchanged; anything else (other formats, HS_SECKEY,
-    permissions, index strings, unknown keys, any error) goes through parse_values and
-    RecordService's preparation, which also words the errors. The result is what that
-    path would store. This loop is the batch's hottest Python: keep it lean.
+    parse_values would accept unchanged; HS_SIGNATURE values are dropped (as
+    strip_signatures drops them). Anything else (other formats, HS_SECKEY, permissions,
+    index strings, unknown keys, any error) goes through parse_values and RecordService's
+    preparation, which also words the errors. The result is what that path would store.
+    This loop is the batch's hottest Python: keep it lean.
+
+    A value whose keys come in the stored order is made the stored value in place (data
+    normalised, ttl and timestamp set) once it has passed, instead of being copied: `raw`
+    is parsed JSON that this batch owns. If a later value sends the list to the full
+    path, the ones changed already read there as they did before.
     """
-    if type(raw) is not list or len(raw) > MAX_VALUES_PER_RECORD:
+    if type(raw) is not list:
         return None
     out: list[dict[str, Any]] = []
     seen: set[int] = set()
+    # Strings this short fit both limits whatever their characters (UTF-8: at most 4 bytes
+    # a character), so only longer ones are measured.
+    short = min(MAX_VALUE_CHARS, max_bytes // 4)
     for value in raw:
         if type(value) is not dict:
             return None
-        size = len(value)
-        ttl = value.get("ttl", DEFAULT_TTL)
-        # index, type and data, plus optional ttl and timestamp: nothing else.
-        if size != 3 + ("ttl" in value) + ("timestamp" in value):
-            return None
-        index = value.get("index")
         vtype = value.get("type")
+        if vtype == SIGNATURE_TYPE:
+            continue
+        index = value.get("index")
         data = value.get("data")
+        ttl = value.get("ttl", DEFAULT_TTL)
+        stamped = value.get("timestamp")
+        in_order = tuple(value) in _WIRE_ORDERS
+        # index, type and data, plus optional ttl and timestamp: nothing else.
+        if not in_order and len(value) != 3 + ("ttl" in value) + ("timestamp" in value):
+            return None
         if (
             type(index) is not int
             or type(vtype) is not str
@@ -270,46 +312,58 @@ def _plain_values(raw: Any, stamp: str, max_bytes: int) -> list[dict[str, Any]] 
             or index > _MAX_INDEX
             or ttl < 0
             or index in seen
-            or len(vtype) > 255
-            or vtype == "HS_SECKEY"
-            or _CONTROL.search(vtype) is not None
+            or (stamped is not None and type(stamped) is not str)
         ):
             return None
-        if type(data) is dict:
+        if vtype not in _PLAIN_TYPES:
+            if len(vtype) > 255 or vtype == "HS_SECKEY" or _CONTROL.search(vtype) is not None:
+                return None
+            if len(_PLAIN_TYPES) >= _PLAIN_TYPES_MAX:
+                _PLAIN_TYPES.clear()
+            _PLAIN_TYPES.add(vtype)
+        if type(data) is str:
+            if len(data) > short and _too_big(data, max_bytes):
+                return None
+            wire_data: dict[str, Any] = {"format": "string", "value": data}
+        elif type(data) is dict and len(data) == 2:
             fmt = data.get("format")
             inner = data.get("value")
-            if len(data) != 2:
-                return None
             if fmt == "string":
-                if type(inner) is not str or _too_big(inner, max_bytes):
+                if type(inner) is not str or (len(inner) > short and _too_big(inner, max_bytes)):
                     return None
-                wire_data: dict[str, Any] = {"format": "string", "value": inner}
+                wire_data = {"format": "string", "value": inner}
             elif fmt == "admin":
-                admin = _plain_admin(inner)
+                admin = _plain_admin(inner, max_bytes)
                 if admin is None:
                     return None
                 wire_data = {"format": "admin", "value": admin}
             else:
                 return None
-        elif type(data) is str and not _too_big(data, max_bytes):
-            wire_data = {"format": "string", "value": data}
         else:
             return None
         seen.add(index)
-        out.append(
-            {"index": index, "type": vtype, "data": wire_data, "ttl": ttl, "timestamp": stamp}
-        )
+        if in_order:
+            value["data"] = wire_data
+            value["ttl"] = ttl
+            value["timestamp"] = stamp
+            out.append(value)
+        else:
+            out.append(
+                {"index": index, "type": vtype, "data": wire_data, "ttl": ttl, "timestamp": stamp}
+            )
+    if len(out) > max_values:
+        return None  # the full path words the refusal
     return out
 
 
 def _too_big(text: str, max_bytes: int) -> bool:
-    # UTF-8 takes at most 4 bytes a character: encode only when that could matter.
+    # As ValueData: characters first, then UTF-8 bytes (lone surrogates count 3, as there).
     if len(text) > MAX_VALUE_CHARS:
         return True
-    return len(text) * 4 > max_bytes and len(text.encode()) > max_bytes
+    return len(text) * 4 > max_bytes and data_bytes(text) > max_bytes
 
 
-def _plain_admin(raw: Any) -> dict[str, Any] | None:
+def _plain_admin(raw: Any, max_bytes: int) -> dict[str, Any] | None:
     """HS_ADMIN data as AdminRef would store it, or None for anything unusual."""
     if type(raw) is not dict or not raw.keys() <= _ADMIN_KEYS:
         return None
@@ -323,6 +377,10 @@ def _plain_admin(raw: Any) -> dict[str, Any] | None:
         or type(bits) is not str
         or not _BITS.fullmatch(bits)
     ):
+        return None
+    # ValueData limits the admin's compact JSON too; a character takes at most 6 bytes
+    # there (a \uXXXX escape), so only a long handle or a small limit needs measuring.
+    if len(handle) * 6 + _ADMIN_JSON_SLACK > max_bytes and data_bytes(raw) > max_bytes:
         return None
     return {"handle": handle, "index": index, "permissions": bits.ljust(12, "0")}
 
@@ -361,7 +419,8 @@ def _build(
     """The record to store for one item, as a whole-record PUT would store it."""
     handle = item.handle
     if existing is None:
-        rights.require("addDerivedPrefix" if handle.is_prefix_record else "addHandle", handle, None)
+        right = "addDerivedPrefix" if item.prefix_record else "addHandle"
+        rights.require(right, handle, item.prefix_record, None)
         # Built and checked before the transaction (see _prepare_item).
         return item.created, True
     if not overwrite:
@@ -373,7 +432,7 @@ def _build(
         rights.identity, replace_rights(existing.values, item.values), handle, existing
     )
     # A replacement keeps the stored spelling and gets no default HS_ADMIN: check it anew.
-    record = Record(existing.handle, sorted(item.values, key=_by_index))
+    record = Record(existing.handle, sorted(item.values, key=_index_of))
     return service._checked(record), False
 
 
@@ -385,9 +444,15 @@ class _Rights:
         self.identity = identity
         self._by_prefix: dict[tuple[str, bool, str], bool] = {}
 
-    def require(self, right: str, handle: Handle, current: Record | None) -> None:
-        """Raise InsufficientPermissions unless the identity holds the right on the handle."""
-        memo = (fold(handle.homed_prefix), handle.is_prefix_record, right)
+    def require(
+        self, right: str, handle: Handle, prefix_record: bool, current: Record | None
+    ) -> None:
+        """Raise InsufficientPermissions unless the identity holds the right on the handle.
+
+        `prefix_record` is handle.is_prefix_record, which the caller knows already.
+        """
+        homed = handle.suffix if prefix_record else handle.prefix  # handle.homed_prefix
+        memo = (fold(homed), prefix_record, right)
         granted = self._by_prefix.get(memo)
         if granted is None:
             # Without a current record, require() looks only at the node admin and the
@@ -404,5 +469,7 @@ class _Rights:
         self._service.require(self.identity, right, handle, current)
 
 
-def _by_index(value: dict[str, Any]) -> int:
-    return int(value["index"])
+# Wire values here always have int indexes (the fast path's own, or HandleValue's), so
+# the C getters order them as int(value["index"]) would.
+_index_of = operator.itemgetter("index")
+_type_of = operator.itemgetter("type")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,18 @@ class BadSignature(JWSError):
     """A well-formed token whose signature does not verify with the key given."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(raw: bytes) -> str:
     """Base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _b64url_bytes(raw).decode("ascii")
+
+
+def _b64url_bytes(raw: bytes) -> bytes:
+    # binascii directly: base64.urlsafe_b64encode is three Python calls, and a signed
+    # record needs one of these per value.
+    return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_URLSAFE)
 
 
 def b64url_decode(text: str) -> bytes:
@@ -76,10 +86,19 @@ class Token:
 
 def sign(payload: dict[str, Any], key: Ed25519PrivateKey, kid: str) -> str:
     """A compact JWS of `payload` signed with `key`, header {alg: EdDSA, kid}."""
-    header = b64url(canonical({"alg": ALG, "kid": kid}))
-    body = b64url(canonical(payload))
-    signing_input = f"{header}.{body}".encode("ascii")
-    return f"{header}.{body}.{b64url(key.sign(signing_input))}"
+    return sign_canonical(canonical(payload), key, kid)
+
+
+def sign_canonical(payload: bytes, key: Ed25519PrivateKey, kid: str) -> str:
+    """`sign` for a payload already in canonical JSON bytes (see idcore.signing)."""
+    signing_input = _header(kid) + b"." + _b64url_bytes(payload)
+    return (signing_input + b"." + _b64url_bytes(key.sign(signing_input))).decode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _header(kid: str) -> bytes:
+    # The same few kids sign every record: encode each header once.
+    return _b64url_bytes(canonical({"alg": ALG, "kid": kid}))
 
 
 def parse(token: str) -> Token:

@@ -21,17 +21,19 @@ old key accepts the new one because a key it trusts vouches for it.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from idcore.errors import InvalidValue
 from idcore.identifier import fold
-from idcore.jws import JWSError, Token, b64url, canonical, parse, sign
+from idcore.jws import JWSError, Token, b64url, canonical, parse, sign_canonical
 from idcore.keys import KeyRing, SigningKey
 from idcore.store import Record
 from idcore.values import now_iso, value_is_public
@@ -43,40 +45,51 @@ PUBKEY_INDEX = 300
 SIGNATURE_TTL = 86400
 
 _ascii = json.encoder.encode_basestring_ascii
+_sha256 = hashlib.sha256
 
 
 def value_digest(value: dict[str, Any]) -> str:
     """base64url SHA-256 of the canonical JSON of a value's index, type and data."""
-    return b64url(hashlib.sha256(digest_input(value)).digest())
+    return b64url(_sha256(digest_input(value)).digest())
 
 
 def digest_input(value: dict[str, Any]) -> bytes:
     """The canonical JSON of `{"index", "type", "data"}` (idcore.jws.canonical).
 
-    String values (nearly all of them) are spelled out directly, in canonical key order,
-    with the JSON encoder's own string escaping: a batch signs thousands per second.
+    String and admin values (nearly all of them) are spelled out directly, in canonical
+    key order, with the JSON encoder's own string escaping: a batch signs thousands per
+    second.
     """
     index, vtype, data = value["index"], value["type"], value["data"]
-    if (
-        type(index) is int
-        and type(vtype) is str
-        and type(data) is dict
-        and len(data) == 2
-        and type(data.get("format")) is str
-        and type(data.get("value")) is str
-    ):
-        text = (
-            f'{{"data":{{"format":{_ascii(data["format"])},"value":{_ascii(data["value"])}}},'
-            f'"index":{index},"type":{_ascii(vtype)}}}'
-        )
-        return text.encode("ascii")
+    if type(index) is int and type(vtype) is str and type(data) is dict and len(data) == 2:
+        fmt, inner = data.get("format"), data.get("value")
+        if type(fmt) is str and type(inner) is str:
+            return _string_input(index, vtype, fmt, inner)
+        if fmt == "admin" and type(inner) is dict and len(inner) == 3:
+            handle, ref, bits = inner.get("handle"), inner.get("index"), inner.get("permissions")
+            if type(handle) is str and type(ref) is int and type(bits) is str:
+                text = (
+                    f'{{"data":{{"format":"admin","value":{{"handle":{_ascii(handle)},'
+                    f'"index":{ref},"permissions":{_ascii(bits)}}}}},"index":{index},'
+                    f'"type":{_ascii(vtype)}}}'
+                )
+                return text.encode("ascii")
     return canonical({"index": index, "type": vtype, "data": data})
+
+
+def _string_input(index: int, vtype: str, fmt: str, inner: str) -> bytes:
+    """digest_input of a value whose data is `{format, value}`, both strings."""
+    text = (
+        f'{{"data":{{"format":{_ascii(fmt)},"value":{_ascii(inner)}}},'
+        f'"index":{index},"type":{_ascii(vtype)}}}'
+    )
+    return text.encode("ascii")
 
 
 def digests(values: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One digest entry per value that is not a signature, by index."""
     out = []
-    for value in sorted(values, key=lambda v: int(v["index"])):
+    for value in sorted(values, key=_index):
         if value.get("type") == SIGNATURE_TYPE:
             continue
         entry: dict[str, Any] = {
@@ -87,6 +100,89 @@ def digests(values: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if not value_is_public(value):
             entry["hidden"] = True
         out.append(entry)
+    return out
+
+
+def payload_json(
+    issuer: str, subject: str, iat: int, prefix: str, values: Sequence[dict[str, Any]]
+) -> bytes:
+    """canonical() of the signature payload `{iss, sub, iat, prefix, digests(values)}`.
+
+    Spelled out directly in canonical key order when every part is of the usual kind
+    (int indexes, str types and names), which is what a node signs thousands of times a
+    second; anything else goes through canonical() itself. Both give the same bytes.
+    """
+    return _payload_json(issuer, subject, iat, prefix, sorted(values, key=_index))
+
+
+def _payload_json(
+    issuer: str, subject: str, iat: int, prefix: str, ordered: Sequence[dict[str, Any]]
+) -> bytes:
+    """payload_json for values sorted by index already."""
+    entries = _digest_entries(ordered) if type(iat) is int else None
+    if (
+        entries is None
+        or type(issuer) is not str
+        or type(subject) is not str
+        or type(prefix) is not str
+    ):
+        payload = {
+            "iss": issuer,
+            "sub": subject,
+            "iat": iat,
+            "prefix": prefix,
+            "digests": digests(ordered),
+        }
+        return canonical(payload)
+    text = (
+        f'{{"digests":[{",".join(entries)}],"iat":{iat},"iss":{_ascii(issuer)},'
+        f'"prefix":{_ascii(prefix)},"sub":{_ascii(subject)}}}'
+    )
+    return text.encode("ascii")
+
+
+_ENTRIES: dict[tuple[int, str, str, str], str] = {}
+"""Digest entries of public string values, by (index, type, format, value).
+
+The records of one batch repeat most of their values (template, category, model, maker,
+trace inputs): each distinct one is hashed once. Only short values are kept, and the
+whole memo is dropped when full, so it stays within a few megabytes.
+"""
+_ENTRIES_MAX = 4096
+_ENTRY_TEXT_MAX = 128
+
+
+def _digest_entries(ordered: Sequence[dict[str, Any]]) -> list[str] | None:
+    """The canonical JSON of each digests() entry, or None if a value is not the usual kind."""
+    out = []
+    for value in ordered:
+        vtype = value.get("type")
+        if vtype == SIGNATURE_TYPE:
+            continue
+        index = value.get("index")
+        if type(index) is not int or type(vtype) is not str:
+            return None
+        perms = value.get("permissions")
+        data = value.get("data")
+        if not perms and type(data) is dict and len(data) == 2:
+            fmt, inner = data.get("format"), data.get("value")
+            if type(fmt) is str and type(inner) is str:
+                # The same entry as below, for the same (exactly equal) content.
+                memo = (index, vtype, fmt, inner)
+                entry = _ENTRIES.get(memo)
+                if entry is None:
+                    digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
+                    entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
+                    if len(inner) <= _ENTRY_TEXT_MAX:
+                        if len(_ENTRIES) >= _ENTRIES_MAX:
+                            _ENTRIES.clear()
+                        _ENTRIES[memo] = entry
+                out.append(entry)
+                continue
+        # The digest is base64url: no character of it needs escaping.
+        entry = f'"index":{index},"sha256":"{value_digest(value)}","type":{_ascii(vtype)}}}'
+        # value_is_public, inline: hidden when the publicRead bit is off.
+        out.append('{"hidden":true,' + entry if perms and perms[2] != "1" else "{" + entry)
     return out
 
 
@@ -216,6 +312,7 @@ class Signer:
         self._lock = threading.Lock()
         self._ring = KeyRing.open(keys_dir, owner)
         self._stamp = self._mtime()
+        self._local = threading.local()
 
     @property
     def ring(self) -> KeyRing:
@@ -234,6 +331,23 @@ class Signer:
         except OSError:
             return 0
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Within the block, this thread signs with the ring as it was on entry.
+
+        A batch signs thousands of records: one look at keyring.json for all of them
+        instead of one each. A rotation by another process during the block is seen by
+        the next write after it, as if the batch had come first.
+        """
+        if getattr(self._local, "ring", None) is not None:
+            yield
+            return
+        self._local.ring = self.ring
+        try:
+            yield
+        finally:
+            self._local.ring = None
+
     def rotate(self) -> KeyRing:
         """Rotate the ring: a new current key, the old one retired."""
         with self._lock:
@@ -243,22 +357,22 @@ class Signer:
 
     def __call__(self, record: Record) -> Record:
         """The record with fresh signatures in place of any it carried."""
-        ring = self.ring
+        ring: KeyRing | None = getattr(self._local, "ring", None)
+        if ring is None:
+            ring = self.ring
         values = [v for v in record.values if v.get("type") != SIGNATURE_TYPE]
-        taken = {int(v["index"]) for v in values}
+        indexes = list(map(int, [v["index"] for v in values]))
+        ordered = sorted(indexes)
+        if indexes != ordered:
+            values.sort(key=_index)  # as stored; also the order of the digests
+        taken = set(ordered)
         if SIGNATURE_INDEX in taken:
             raise InvalidValue(
                 f"index {SIGNATURE_INDEX} of {record.handle!r} is reserved for the node's "
                 f"{SIGNATURE_TYPE}: put the value at another index",
                 handle=record.handle,
             )
-        payload = {
-            "iss": self.issuer,
-            "sub": record.handle,
-            "iat": int(self._clock()),
-            "prefix": self.prefix,
-            "digests": digests(values),
-        }
+        payload = _payload_json(self.issuer, record.handle, int(self._clock()), self.prefix, values)
         stamp = now_iso()
         signers: list[SigningKey] = [ring.current]
         if self.anchor_key is not None and record.key == self.anchor_key:
@@ -267,17 +381,26 @@ class Signer:
         for key in signers:
             while index in taken:
                 index += 1
-            values.append(
-                {
-                    "index": index,
-                    "type": SIGNATURE_TYPE,
-                    "data": {"format": "string", "value": sign(payload, key.private, key.kid)},
-                    "ttl": SIGNATURE_TTL,
-                    "timestamp": stamp,
-                }
-            )
+            signature = {
+                "index": index,
+                "type": SIGNATURE_TYPE,
+                "data": {
+                    "format": "string",
+                    "value": sign_canonical(payload, key.private, key.kid),
+                },
+                "ttl": SIGNATURE_TTL,
+                "timestamp": stamp,
+            }
+            # Into its place by index: the rest is sorted already (and the index is free).
+            at = bisect.bisect(ordered, index)
+            values.insert(at, signature)
+            ordered.insert(at, index)
             taken.add(index)
-        return Record(record.handle, sorted(values, key=lambda v: int(v["index"])))
+        return Record(record.handle, values)
+
+
+def _index(value: dict[str, Any]) -> int:
+    return int(value["index"])
 
 
 def sealed(build: Callable[[], Iterable[Record]], signer: Signer) -> Callable[[], list[Record]]:

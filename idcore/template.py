@@ -140,6 +140,7 @@ class Template(BaseModel):
     items: list[TemplateItem] = Field(min_length=1, max_length=MAX_ITEMS)
     _codes: dict[str, TemplateItem] = PrivateAttr(default_factory=dict)
     _required: tuple[TemplateItem, ...] = PrivateAttr(default=())
+    _plain: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -178,14 +179,35 @@ class Template(BaseModel):
         """Index the items by code once (frozen: they never change)."""
         self._codes = {item.code: item for item in self.items}
         self._required = tuple(item for item in self.items if item.required)
+        self._plain = {
+            item.code: item.max_length if item.max_length is not None else MAX_VALUE_CHARS
+            for item in self.items
+            if item.type == "string"
+        }
+
+    # Private attributes read through pydantic's __getattr__ cost microseconds each, and a
+    # batch checks thousands of records: these read the private dict directly.
 
     def required_items(self) -> tuple[TemplateItem, ...]:
         """The items a record must carry."""
-        return self._required
+        required: tuple[TemplateItem, ...] = self._private["_required"]
+        return required
 
     def by_code(self) -> dict[str, TemplateItem]:
         """Items by code."""
-        return self._codes
+        codes: dict[str, TemplateItem] = self._private["_codes"]
+        return codes
+
+    def text_limits(self) -> dict[str, int]:
+        """Characters each `string` item may hold, by code (MAX_VALUE_CHARS if it sets none)."""
+        limits: dict[str, int] = self._private["_plain"]
+        return limits
+
+    @property
+    def _private(self) -> dict[str, Any]:
+        private = self.__pydantic_private__
+        assert private is not None  # set by model_post_init
+        return private
 
     def to_json(self) -> dict[str, Any]:
         """The template as the API shows it (None limits left out)."""
@@ -308,6 +330,7 @@ def record_problems(template: Template, values: Sequence[dict[str, Any]]) -> lis
     problems: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     by_code = template.by_code()
+    text_limits = template.text_limits()
     for value in values:
         index = int(value["index"])
         vtype = str(value.get("type", ""))
@@ -350,8 +373,10 @@ def record_problems(template: Template, values: Sequence[dict[str, Any]]) -> lis
                 _problem(index, vtype, f"item {vtype!r} must have data format 'string'")
             )
             continue
-        # Plain text without a limit is the common case: nothing more to check.
-        if item.type == "string" and item.max_length is None and isinstance(text, str) and text:
+        # Non-empty text within a string item's limit is the common case, in which
+        # check_item finds nothing wrong: skip the call.
+        limit = text_limits.get(vtype)
+        if limit is not None and type(text) is str and 0 < len(text) <= limit:
             continue
         why = check_item(item, text)
         if why:

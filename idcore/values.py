@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+import time
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -56,9 +57,20 @@ ALL_PERMISSIONS = "111111111111"
 DataFormat = Literal["string", "base64", "hex", "admin", "vlist", "site", "key"]
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
     """Current UTC time in the Handle API's timestamp form."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _stamp
+    # Whole seconds: the text changes once a second, and a batch asks for it per record.
+    second = int(time.time())
+    last = _stamp
+    if last[0] == second:
+        return last[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    _stamp = (second, text)
+    return text
 
 
 def _no_bool_or_float(raw: Any) -> Any:

@@ -9,15 +9,24 @@ order: responseCode 1 for an item written, the Handle code of its error otherwis
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from flask import Blueprint, Request, Response, request
 
 from idcore.batch import parse_batch_body, register_batch
+from idcore.credentials import Identity
 from idcore.handle_api import records
+from idcore.records import RecordService
+from idcore.signing import Signer
 from idcore.web import (
     MAX_JSON_DEPTH,
     decode_json,
+    json_depth,
     json_response,
     query_bool,
     require_json_media,
@@ -36,7 +45,77 @@ def batch_json(req: Request) -> Any:
     checked field by field or ignored.
     """
     require_json_media(req)
-    return decode_json(req.get_data(cache=False), MAX_JSON_DEPTH)
+    return parse_body(req.get_data(cache=False))
+
+
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+"""19 digits in a row: a number orjson may read differently (see parse_body)."""
+
+
+def parse_body(raw: bytes) -> Any:
+    """The body parsed as decode_json parses it (same objects, same errors), but faster.
+
+    orjson reads a batch body in two thirds of the time, and whatever it accepts it
+    reads exactly as json.loads does, except integers beyond 64 bits, which it turns
+    into floats: a body with 19 digits in a row anywhere (in a string too) is left to
+    the standard parser. So is any body orjson refuses, which json.loads may still
+    accept (1e400, a lone surrogate escape) or refuse in its own words.
+
+    A lone surrogate is refused as a single PUT refuses it (ProtocolError, the whole
+    request): it has no UTF-8 form, so no store could keep it as sent.
+    """
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)  # refuses lone surrogates itself
+        except orjson.JSONDecodeError:
+            pass
+    body = decode_json(raw, MAX_JSON_DEPTH)
+    # Only a \uD800-\uDFFF escape can make one (raw UTF-8 cannot): look only then.
+    if b"\\ud" in raw or b"\\uD" in raw:
+        json_depth(body, check_text=True)
+    return body
+
+
+class CollectorPause:
+    """Keeps Python's cyclic garbage collector off while any batch runs (any thread).
+
+    A 2000-item body parses into some 100,000 dicts and lists that live until the answer
+    is sent; allocation bursts make the collector walk them again and again (full
+    collections included), a fifth of a batch's time. Nothing a batch makes is cyclic,
+    so reference counting frees it all the same; the collector resumes (if it was on)
+    when the last batch in flight ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._resume = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The collector is off within the block."""
+        with self._lock:
+            if self._running == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._resume:
+                    gc.enable()
+
+
+COLLECTOR = CollectorPause()
+
+
+def signing_session(service: RecordService) -> contextlib.AbstractContextManager[None]:
+    """The node signer's session (one key-ring check for the whole batch), if it has one."""
+    signer = service.signer
+    return signer.session() if isinstance(signer, Signer) else contextlib.nullcontext()
 
 
 def batch_blueprint() -> Blueprint:
@@ -49,18 +128,26 @@ def batch_blueprint() -> Blueprint:
         request.max_content_length = BATCH_MAX_BYTES
         service = records()
         identity = service.authenticate(request.headers.get("Authorization"))
-        parsed = parse_batch_body(batch_json(request), query_bool(request, "overwrite", False))
-        with templates().session():
-            results = register_batch(service, identity, parsed.items, parsed.overwrite)
-        failed = sum(1 for r in results if not r.ok)
-        return json_response(
-            {
-                "responseCode": 1,
-                "total": len(results),
-                "succeeded": len(results) - failed,
-                "failed": failed,
-                "results": [r.to_json() for r in results],
-            }
-        )
+        with COLLECTOR.held():
+            # The body and records are freed when answer() returns, before the collector
+            # is back: else its first run would walk them all once more.
+            return answer(service, identity)
 
     return bp
+
+
+def answer(service: RecordService, identity: Identity) -> Response:
+    """Parse, register and answer one batch request."""
+    parsed = parse_batch_body(batch_json(request), query_bool(request, "overwrite", False))
+    with templates().session(), signing_session(service):
+        results = register_batch(service, identity, parsed.items, parsed.overwrite)
+    failed = sum(1 for r in results if not r.ok)
+    return json_response(
+        {
+            "responseCode": 1,
+            "total": len(results),
+            "succeeded": len(results) - failed,
+            "failed": failed,
+            "results": [r.to_json() for r in results],
+        }
+    )
