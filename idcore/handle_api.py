@@ -22,6 +22,7 @@ from idcore.web import (
     query_ints,
     query_types,
     values_answer,
+    values_text_answer,
 )
 
 Resolve = Callable[[str, Handle, list[int], list[str]], Response]
@@ -50,6 +51,11 @@ def apply_limits(app: Flask, settings: NodeSettings) -> None:
 
 def local_resolve(text: str, handle: Handle, indexes: list[int], types: list[str]) -> Response:
     """Answer from this node's own store."""
+    if not indexes and not types:
+        # The common read: the stored values' text goes out as it is, undecoded.
+        stored = records().public_values_text(handle)
+        if stored is not None:
+            return values_text_answer(text, stored)
     return values_answer(text, records().resolve(handle, indexes, types))
 
 

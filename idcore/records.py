@@ -7,7 +7,7 @@ import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from idcore.credentials import (
     Credentials,
@@ -146,6 +146,21 @@ class RecordService:
         if record is None:
             raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
         return filter_values(public_values(record.values), indexes, types)
+
+    def public_values_text(self, handle: Handle) -> str | None:
+        """The JSON text of a record's values when the store can give it as stored.
+
+        Only for a record whose values are all public, from a store that keeps its text
+        (SQLite); None means: resolve the general way. HandleNotFound if absent.
+        """
+        self.check_home(handle)
+        reader = getattr(self.store, "public_values_text", None)
+        if reader is None:
+            return None
+        found, text = reader(handle.key)
+        if not found:
+            raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
+        return cast("str | None", text)
 
     def list_handles(
         self, prefix: str, page: int | None, page_size: int | None

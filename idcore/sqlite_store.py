@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from idcore import jsontext
 from idcore.identifier import fold
 from idcore.store import (
     LOG_ID_META,
@@ -27,13 +28,15 @@ from idcore.store import (
     final_state,
     new_log_id,
 )
+from idcore.values import value_is_public
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     key TEXT PRIMARY KEY,
     prefix TEXT NOT NULL,
     handle TEXT NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    public INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_prefix ON records (prefix, key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,11 +50,24 @@ CREATE TABLE IF NOT EXISTS changes (
 # Host parameters per SELECT ... IN (...): well below SQLite's limit on every build.
 _SELECT_CHUNK = 500
 _INSERT_CHANGE = "INSERT INTO changes (seq, key, body, at) VALUES (?, ?, ?, ?)"
-_UPSERT = "INSERT OR REPLACE INTO records (key, prefix, handle, body) VALUES (?, ?, ?, ?)"
+_UPSERT = (
+    "INSERT OR REPLACE INTO records (key, prefix, handle, body, public) VALUES (?, ?, ?, ?, ?)"
+)
 
 
-def _row(record: Record) -> tuple[str, str, str, str]:
-    return (record.key, record.prefix_key, record.handle, record.dumps())
+def _row(record: Record) -> tuple[str, str, str, str, int]:
+    # `public`: every value may be read anonymously, so a plain read can answer with the
+    # stored values' text as it is (public_values_text), without decoding the record.
+    public = all(value_is_public(v) for v in record.values)
+    return (record.key, record.prefix_key, record.handle, record.dumps(), int(public))
+
+
+def _values_text(handle: str, body: str) -> str | None:
+    """The `[...]` of a stored body `{"h":<handle>,"v":[...]}`; None if it is not so."""
+    head = '{"h":' + jsontext.dumps(handle).decode("utf-8") + ',"v":'
+    if body.startswith(head) and body.endswith("]}"):
+        return body[len(head) : -1]
+    return None
 
 
 class SQLiteStore:
@@ -64,6 +80,10 @@ class SQLiteStore:
         self._local = threading.local()
         conn = self._conn()
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+        if "public" not in columns:
+            # A file from before the column: its rows read the general way (NULL).
+            conn.execute("ALTER TABLE records ADD COLUMN public INTEGER")
         if changelog:
             self._baseline()
 
@@ -215,6 +235,18 @@ class SQLiteStore:
         """The record under a case-folded key."""
         row = self._conn().execute("SELECT body FROM records WHERE key = ?", (key,)).fetchone()
         return Record.loads(row[0]) if row else None
+
+    def public_values_text(self, key: str) -> tuple[bool, str | None]:
+        """(found, the JSON text of its values if every one is public, else None)."""
+        row = (
+            self._conn()
+            .execute("SELECT handle, body, public FROM records WHERE key = ?", (key,))
+            .fetchone()
+        )
+        if row is None:
+            return False, None
+        handle, body, public = row
+        return True, (_values_text(handle, body) if public == 1 else None)
 
     def get_many(self, keys: list[str]) -> list[Record | None]:
         """Several records in one query."""

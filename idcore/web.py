@@ -266,6 +266,14 @@ def _no_surrogate(text: str) -> None:
         ) from None
 
 
+def values_text_answer(handle: str, values_text: str) -> Response:
+    """values_answer for values given as their JSON text (`[...]`), spliced in as is."""
+    code = ResponseCode.VALUES_NOT_FOUND if values_text == "[]" else ResponseCode.SUCCESS
+    head = b'{"responseCode":%d,"handle":' % int(code)
+    body = head + jsontext.dumps(handle) + b',"values":' + values_text.encode("utf-8") + b"}"
+    return Response(body, status=200, mimetype="application/json")
+
+
 def values_answer(handle: str, values: Sequence[dict[str, Any]]) -> Response:
     """A resolve answer: responseCode 1, or 200 with no values (both HTTP 200)."""
     code = ResponseCode.SUCCESS if values else ResponseCode.VALUES_NOT_FOUND
