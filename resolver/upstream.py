@@ -93,7 +93,7 @@ class Upstream:
             chunk = missing[start : start + MULTI_GET_HANDLES]
             query = "&".join(f"handle={quote(handles[i].text, safe='/')}" for i in chunk)
             url = f"{base_url}/api/batch/handles?{query}"
-            status, body = self._request(base_url, url, handles[chunk[0]].text)
+            status, body = self._request(base_url, url, handles[chunk[0]].text, lenient=True)
             items = body.get("results")
             if status in (404, 405) and not isinstance(items, list):
                 for i in chunk:  # a node without the route (not this emulator's)
@@ -146,8 +146,13 @@ class Upstream:
         self.cache.put(handle.key, values, record_ttl(values))
         return values
 
-    def _request(self, base_url: str, url: str, text: str) -> tuple[int, dict[str, Any]]:
-        """Status and JSON object of a GET; the gateway errors for what went wrong."""
+    def _request(
+        self, base_url: str, url: str, text: str, lenient: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        """Status and JSON object of a GET; the gateway errors for what went wrong.
+
+        `lenient`: a 404 or 405 without JSON (a server without the route) gives {}.
+        """
         try:
             status, raw = self._send(url)
         except (TimeoutError, requests.Timeout):
@@ -163,6 +168,8 @@ class Upstream:
         except ValueError:
             body = None
         if not isinstance(body, dict):
+            if lenient and status in (404, 405):
+                return status, {}
             raise ServerError(
                 f"node {base_url} answered HTTP {status} without Handle JSON", handle=text
             )

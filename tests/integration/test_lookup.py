@@ -8,7 +8,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from flask import Flask, jsonify
 
+from clients.transport import mount_apps
+from idcore.errors import HandleNotFound
+from idcore.identifier import parse_handle
+from resolver.upstream import Upstream
 from secondary_nodes.lookup import MAX_HANDLES
 from tests.integration.conftest import PRODUCT, Hierarchy, Node, expect
 
@@ -130,3 +135,26 @@ def test_a_server_trace_names_the_records_a_fault_withheld(hierarchy: Hierarchy)
     missing = {e["handle"] for e in body["errors"]}
     assert missing and all(h.startswith("88.169.1/") for h in missing)
     assert any(r["handle"].startswith("88.170.") for r in body["records"]), "the rest is traced"
+
+
+def test_a_node_without_the_multi_get_is_asked_one_by_one() -> None:
+    """A Handle server that is not this emulator answers 404 to the route: GETs instead."""
+    plain = Flask("plain")
+    asked: list[str] = []
+
+    @plain.get("/api/handles/<path:text>")
+    def get(text: str) -> Any:
+        asked.append(text)
+        if text.endswith("MISSING"):
+            return jsonify({"responseCode": 100, "handle": text}), 404
+        values = [{"index": 1, "type": "URL", "data": {"format": "string", "value": "x"}}]
+        return jsonify({"responseCode": 1, "handle": text, "values": values})
+
+    upstream = Upstream(timeout=5, negative_ttl=5, capacity=100)
+    mount_apps(upstream.session, {"http://plain.test": plain})
+    found, missing = upstream.fetch_many(
+        "http://plain.test", [parse_handle("88.199.1/A"), parse_handle("88.199.1/MISSING")]
+    )
+    assert isinstance(found, list) and found[0]["type"] == "URL"
+    assert isinstance(missing, HandleNotFound)
+    assert asked == ["88.199.1/A", "88.199.1/MISSING"]
