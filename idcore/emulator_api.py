@@ -36,6 +36,7 @@ FAULTS = "idr.faults"
 JOURNAL = "idr.journal"
 RESEED = "idr.reseed"
 MULTI_GET_PATH = "/api/batch/handles"
+"""The multi-get (secondary_nodes/lookup.py), whose items are faulted one by one."""
 """app.extensions key of a callable that restores the node's seeded state."""
 
 Reseed = Callable[[], None]

@@ -8,6 +8,7 @@ always did, so what is stored and answered never depends on which one ran.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,8 +36,12 @@ _DIGITS_BYTES = bytes.maketrans(b"0123456789", b"9" * 10)
 _RUN = 19
 
 
-def loads(data: str | bytes) -> Any:
-    """Parse JSON text exactly as the stdlib would (integers of any size included)."""
+def loads(data: str | bytes, fallback: Callable[[Any], Any] = json.loads) -> Any:
+    """Parse JSON text exactly as the stdlib would (integers of any size included).
+
+    `fallback` reads what orjson may not read the same way or refuses (json.loads, or a
+    reader that names a request body's faults).
+    """
     if isinstance(data, str):
         long_run = b"9" * _RUN in data.encode("utf-8", "surrogatepass").translate(_DIGITS_BYTES)
     else:
@@ -46,4 +51,4 @@ def loads(data: str | bytes) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # e.g. NaN, which the stdlib takes
-    return json.loads(data)
+    return fallback(data)

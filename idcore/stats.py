@@ -78,6 +78,10 @@ def _multiprocess_path() -> str | None:
     return None
 
 
+RESOLVED = "idr_resolved"
+"""`g` key a multi-get sets: (identifier, responseCode, HTTP status) of each item."""
+
+
 def _result(code: int | None, status: int) -> str:
     if code in (1, 200):
         return "ok"
@@ -406,7 +410,7 @@ def init_app(app: Flask) -> NodeStats:
     @app.after_request
     def _finish(response: Response) -> Response:
         info = request_facts(node, request, response)
-        stats.record(info, _created(info, response), g.get("idr_resolved", ()))
+        stats.record(info, _created(info, response), g.get(RESOLVED, ()))
         if settings is None or settings.access_log:
             log_request(info)
         return response

@@ -18,25 +18,23 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from idcore.emulator_api import engine
+from idcore.emulator_api import MULTI_GET_PATH, engine
 from idcore.errors import HandleError, ProtocolError
 from idcore.faults import Decision
 from idcore.handle_api import records
 from idcore.identifier import Handle, parse_handle
 from idcore.records import public_values
+from idcore.stats import RESOLVED
 from idcore.web import json_response
 
-PATH = "/api/batch/handles"
 MAX_HANDLES = 100
-RESOLVED = "idr_resolved"
-"""`g` key: (identifier, responseCode, HTTP status) of each item, for the statistics."""
 
 
 def lookup_blueprint() -> Blueprint:
     """The multi-get route."""
     bp = Blueprint("lookup", __name__)
 
-    @bp.get(PATH)
+    @bp.get(MULTI_GET_PATH)
     def get_many() -> Response:
         texts = request.args.getlist("handle")
         if not texts:
