@@ -226,6 +226,14 @@ class RedisStore:
         self._redis.hsetnx(self._meta, LOG_ID_META, new_log_id())
         return cast("str", self._redis.hget(self._meta, LOG_ID_META))
 
+    def log_position(self) -> tuple[str | None, int]:
+        """History id (None before the first) and last seq, in one round trip."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self._meta, LOG_ID_META)
+            pipe.llen(self._log)
+            log_id, length = pipe.execute()
+        return cast("str | None", log_id), int(length)
+
     def last_seq(self) -> int:
         """Number of the last logged change: the length of the log list."""
         return int(self._redis.llen(self._log))

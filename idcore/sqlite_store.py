@@ -148,6 +148,18 @@ class SQLiteStore:
         row = conn.execute("SELECT value FROM meta WHERE name = ?", (LOG_ID_META,)).fetchone()
         return str(row[0])
 
+    def log_position(self) -> tuple[str | None, int]:
+        """History id (None before the first) and last seq, in one query."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT (SELECT value FROM meta WHERE name = ?), (SELECT MAX(seq) FROM changes)",
+                (LOG_ID_META,),
+            )
+            .fetchone()
+        )
+        return row[0], int(row[1] or 0)
+
     def last_seq(self) -> int:
         """Number of the last logged change (0 for an empty log)."""
         row = self._conn().execute("SELECT MAX(seq) FROM changes").fetchone()

@@ -193,6 +193,10 @@ class Store(Protocol):
         """Number of the last change in the log; 0 if it is empty."""
         ...
 
+    def log_position(self) -> tuple[str | None, int]:
+        """History id (None before the first) and last seq, read together: every change moves it."""
+        ...
+
     def last_entry(self) -> LogEntry | None:
         """The last change in the log, or None."""
         ...

@@ -41,7 +41,7 @@ class Registry:
         self.store = store
         self.own_prefix = own_prefix
         self._lock = threading.Lock()
-        self._position: tuple[str, int] | None = None
+        self._position: tuple[str | None, int] | None = None
         self._records: dict[str, Record | None] = {}
 
     def _prefix_records(self, keys: list[str]) -> list[Record | None]:
@@ -51,7 +51,7 @@ class Registry:
         # Every write to a logged store moves its log position (whichever worker, follower
         # or reset made it), so records read at an unchanged position are still current.
         # The position is read first: what is cached under it is never older than it.
-        position = (self.store.log_id(), self.store.last_seq())
+        position = self.store.log_position()
         with self._lock:
             if position != self._position or len(self._records) > _CACHE_LIMIT:
                 self._position, self._records = position, {}

@@ -555,6 +555,20 @@ def test_log_id_is_stable_until_clear(logged: Store) -> None:
     assert _log(logged) == [(1, "88.168.1/B", "x")]
 
 
+def test_log_position_moves_with_every_change(logged: Store) -> None:
+    assert logged.log_position() == (None, 0)
+    logged.put_many([_record("88.168.1/A")])
+    first = logged.log_position()
+    assert first == (logged.log_id(), 1)
+    logged.mutate("88.168.1/A", lambda old: _record("88.168.1/A", "y"))
+    assert logged.log_position() == (first[0], 2)
+    logged.delete("88.168.1/A")
+    assert logged.log_position() == (first[0], 3)
+    logged.restore([_record("88.168.1/A"), _record("88.168.1/B"), _record("88.168.1/C")], {})
+    moved = logged.log_position()
+    assert moved[1] == 3 and moved[0] not in (None, first[0]), "same length, new history"
+
+
 def test_restore_starts_a_new_history_holding_the_records(logged: Store) -> None:
     logged.put_many([_record("88.168.1/A"), _record("88.168.1/B")])
     first = logged.log_id()
