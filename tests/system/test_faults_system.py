@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,25 +16,15 @@ from clients.emulator import EmulatorClient
 from clients.launcher import Hierarchy
 from clients.resolver import Resolver
 from tests.support.hierarchy import free_ports, wait_for
+from tests.support.trace_chains import run_idr
 
-IDR = Path(sys.executable).with_name("idr")
 PRODUCT = "88.168.1/WARD-2024-000123"
 CMD_TIMEOUT = 30.0
 
 
 def idr(hierarchy: Hierarchy, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `idr --data-dir <the hierarchy's> ...` as a user would, without colour."""
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
-    for name in ("IDR_DATA_DIR", "IDR_TOP"):
-        env.pop(name, None)
-    return subprocess.run(
-        [str(IDR), "--data-dir", str(hierarchy.data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=CMD_TIMEOUT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    """`idr --data-dir <the hierarchy's> ...` as a user runs it, without colour."""
+    return run_idr(hierarchy.data_dir, *args, timeout=CMD_TIMEOUT)
 
 
 def url(hierarchy: Hierarchy, node: str) -> str:

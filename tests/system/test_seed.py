@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from clients.launcher import Hierarchy
+from tests.support.trace_chains import run_idr
 
-IDR = Path(sys.executable).with_name("idr")
 TIMEOUT = 120
 
 
 def _idr(hierarchy: Hierarchy, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
-    for name in ("IDR_DATA_DIR", "IDR_TOP"):
-        env.pop(name, None)
-    return subprocess.run(
-        [str(IDR), "--data-dir", str(hierarchy.data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    """`idr --data-dir <the hierarchy's> ...` as a user runs it, without colour."""
+    return run_idr(hierarchy.data_dir, *args, timeout=TIMEOUT)
 
 
 def _top(hierarchy: Hierarchy) -> str:
@@ -106,14 +95,6 @@ def test_seeding_again_adds_new_products_without_collisions(running_hierarchy: H
 
 
 def test_seed_without_a_running_hierarchy_says_so(tmp_path: Path) -> None:
-    env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("IDR_DATA_DIR", None)
-    result = subprocess.run(
-        [str(IDR), "seed", "--products", "1", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-    )
+    result = run_idr(tmp_path, "seed", "--products", "1", timeout=TIMEOUT)
     assert result.returncode == 1
     assert "hierarchy.json" in result.stderr and "idr up" in result.stderr
