@@ -24,7 +24,10 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 
 def fold(text: str) -> str:
     """Case-fold ASCII letters only: Handle matching is ASCII case-insensitive."""
-    return text.translate(_ASCII_UPPER)
+    # str.upper() is 20x faster than translate() (a trace folds over a thousand times), and
+    # for an ASCII-only text it changes exactly the ASCII letters; other text may hold
+    # letters that upper() would change too (ß, é), so it goes through the table.
+    return text.upper() if text.isascii() else text.translate(_ASCII_UPPER)
 
 
 @dataclass(frozen=True, slots=True)
