@@ -24,7 +24,9 @@ Two things shrink the JWS, half of a signed record, there:
 Decoding gives back exactly the stored JWS text (a JWS whose parts do not re-encode to
 the same base64url, or hold a NUL, is kept whole), so signatures keep verifying. The
 price is a SHA-256 per signed value on every read, tens of microseconds a record: the
-digests are 32 random bytes each, too many to keep a record within 1 KiB.
+digests are 32 random bytes each, too many to keep a record within 1 KiB. A digest is a
+pure function of the text it hashes, so a process remembers the last few thousand
+(MEMO_SIZE): records of one product line share most of their values.
 
 Why a preset dictionary: deflate finds repetitions only in what it has already seen, and
 a single record is short, so alone it compresses badly (each key name, type and template
@@ -34,6 +36,29 @@ little more than what is its own (handle, serial, times, signature). It is a con
 this module, never learnt from stored data: a blob must decode the same way forever.
 Changing it means a new format byte with a new dictionary, keeping the old ones for
 reading.
+
+The answer index (written since; a blob without one still reads, see below). A plain
+resolve answers with the record's values as JSON text; rebuilding that from the record
+costs a parse, a SHA-256 per cut digest with the Python around it, and a JSON encoding.
+So, where it can, the encoder adds what builds that text without decoding the record:
+
+- a first key ``"f"`` in the JSON: ``[public, hole, ...]``: 1 if every value may be read
+  anonymously (0 if not), and for each unpacked JWS where its token goes back into the
+  values' JSON text (which holds ``""`` there), counted from the start of that text;
+- after the JWS texts, each after a NUL byte, the canonical text each cut digest
+  hashes (UTF-8 rather than ASCII escapes where that reads back exactly: 190 bytes
+  deflated for a demo product instead of 340, so its blob, 490 bytes, stays within
+  Redis's 512-byte allocation class).
+
+The values' text is then the JSON's slice between the first ``,"v":`` and the last
+``,"s":[[`` (text in JSON quotes never holds either) with each token put back, each built
+from its header, its pieces and one SHA-256 per cut digest of a kept text: no parse, no
+per-value Python. Reading the whole record parses that same text. Format 1 readers that
+predate the index ignore both (they read "h", "v" and "s", and only the JWS texts they
+count), so blobs stay readable both ways. The encoder checks that what the index
+rebuilds is byte for byte the values' JSON (orjson's, as answers are encoded) and
+leaves the index out where it would not be (values orjson refuses, a token that occurs
+twice).
 
 Blobs that start with ``{`` are the plain JSON (Record.dumps) of the old format; they
 are read as such.
@@ -49,8 +74,11 @@ import re
 import zlib
 from typing import Any, cast
 
+import orjson
+
 from idcore import jsontext
 from idcore.store import Record
+from idcore.values import value_is_public
 
 FORMAT_PLAIN = 0x7B
 """First byte of an old-format blob: the "{" of plain JSON."""
@@ -59,12 +87,15 @@ FORMAT_DEFLATE_1 = 0x01
 LEVEL = 6
 """zlib level: with the dictionary a demo product takes 302 bytes at level 6 (24 µs), 313 at
 level 3 (14 µs; just over Redis's 320-byte allocation class, 30 bytes more per identifier),
-494 at level 1 (16 µs: its fast matcher misses most of the dictionary)."""
+494 at level 1 (16 µs: its fast matcher misses most of the dictionary). With the answer
+index: 491 bytes at level 6, 547 at 5 and 566 at 3 (Redis's 640-byte class), 799 at 1."""
 
 _SIGNATURE_TYPE = "HS_SIGNATURE"
 _DIGEST = re.compile(rb'"index":(\d{1,18}),"sha256":"([A-Za-z0-9_-]{43})"')
 _NUL = b"\x00"
 """Separates the JSON and the JWS texts after it (JSON text never holds a NUL byte)."""
+_INDEXED = b'{"f":['
+"""How a text with the answer index starts (one without starts with {"h":)."""
 _ascii = json.encoder.encode_basestring_ascii
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -107,11 +138,11 @@ def _round_trips(obj: Any) -> bool:
     return not isinstance(obj, int) or -(2**63) <= obj < 2**64
 
 
-def value_digest(value: Any) -> bytes | None:
-    """The base64url SHA-256 of a value's canonical `{data, index, type}`; None if it has none.
+def _canonical(value: Any) -> str | None:
+    """The canonical JSON of a value's `{data, index, type}`, which its digest hashes; or None.
 
-    A frozen copy of how idcore.signing computes it (string values spelled out directly,
-    as fast), so that blobs decode the same whatever happens to that module later.
+    A frozen copy of how idcore.signing spells it (string values spelled out directly, as
+    fast), so that blobs decode the same whatever happens to that module later.
     """
     if type(value) is not dict:
         return None
@@ -124,20 +155,99 @@ def value_digest(value: Any) -> bytes | None:
         and type(data.get("format")) is str
         and type(data.get("value")) is str
     ):
-        text = (
+        return (
             f'{{"data":{{"format":{_ascii(data["format"])},"value":{_ascii(data["value"])}}},'
             f'"index":{index},"type":{_ascii(vtype)}}}'
         )
-    elif "data" in value and _round_trips(data) and _round_trips(vtype):
+    if "data" in value and _round_trips(data) and _round_trips(vtype):
         try:
-            text = _CANONICAL.encode({"index": index, "type": vtype, "data": data})
+            return _CANONICAL.encode({"index": index, "type": vtype, "data": data})
         except (TypeError, ValueError):
             return None
-    else:
-        return None
+    return None
+
+
+def _digest(canonical: bytes) -> bytes:
+    """The base64url SHA-256 of a canonical text."""
     # A SHA-256 is 32 bytes: 43 base64url characters and one "=" of padding.
-    digest = _sha256(text.encode("ascii")).digest()
-    return _b2a(digest, newline=False).translate(_TO_URLSAFE)[:43]
+    return _b2a(_sha256(canonical).digest(), newline=False).translate(_TO_URLSAFE)[:43]
+
+
+def value_digest(value: Any) -> bytes | None:
+    """The base64url SHA-256 of a value's canonical `{data, index, type}`; None if it has none."""
+    text = _canonical(value)
+    return None if text is None else _digest_of(text.encode("ascii"))
+
+
+MEMO_SIZE = 4096
+"""Most digests (and kept texts) a process remembers, about 1 MB; then it starts afresh."""
+_DIGESTS: dict[bytes, bytes] = {}
+_KEPT: dict[bytes, bytes] = {}
+
+
+def _remember(memo: dict[bytes, bytes], key: bytes, value: bytes) -> bytes:
+    """Remember `value` for `key`, within MEMO_SIZE entries."""
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()  # a working set larger than that is computed again, never wrong
+    memo[key] = value
+    return value
+
+
+def _digest_of(text: bytes) -> bytes:
+    """The digest of a canonical text or of a kept one (the same digest), remembered."""
+    # A pure function of the text, so remembering it changes nothing but time: records of
+    # one product line share most values (template, items, inputs), and so their digests.
+    digest = _DIGESTS.get(text)
+    return digest if digest is not None else _remember(_DIGESTS, text, _digest(_to_ascii(text)))
+
+
+def _digests(kept: list[bytes]) -> list[bytes]:
+    """The base64url SHA-256 of each kept text's canonical form (remembered ones looked up)."""
+    found = [_DIGESTS.get(text) for text in kept]
+    if None not in found:
+        return cast("list[bytes]", found)
+    missing = [text for text, digest in zip(kept, found, strict=True) if digest is None]
+    # A digest and a zero byte are 33 bytes, 44 base64 characters: the digest's own 43
+    # (the last one's low bits are the zero byte's), so one encoding serves them all.
+    raw = _NUL.join(
+        [_sha256(text if text.isascii() else _to_ascii(text)).digest() for text in missing]
+    )
+    encoded = _b2a(raw + _NUL, newline=False).translate(_TO_URLSAFE)
+    if len(_DIGESTS) + len(missing) > MEMO_SIZE:
+        _DIGESTS.clear()  # as _remember does
+    at = 0
+    for position, digest in enumerate(found):
+        if digest is None:
+            digest = found[position] = encoded[at : at + 43]
+            if len(_DIGESTS) < MEMO_SIZE:
+                _DIGESTS[kept[position]] = digest
+            at += 44
+    return cast("list[bytes]", found)
+
+
+def _to_ascii(kept: bytes) -> bytes:
+    """The canonical text a blob keeps as `kept`: its non-ASCII characters as JSON escapes."""
+    if kept.isascii():
+        return kept
+    # backslashreplace spells U+0100 .. U+FFFF as JSON does (\u4e09) and U+0080 .. U+00FF
+    # nearly so (\xd7 for \u00d7). Where this gives anything else (characters beyond
+    # U+FFFF, a backslash and an "x" of the text's own), the encoder kept the escaped text.
+    escaped = kept.decode("utf-8").encode("ascii", "backslashreplace")
+    return escaped.replace(b"\\x", b"\\u00") if b"\\x" in escaped else escaped
+
+
+def _kept(canonical: bytes) -> bytes:
+    """What a blob keeps of a cut digest's canonical text: UTF-8 where _to_ascii restores it."""
+    if b"\\u" not in canonical:
+        return canonical  # nothing escaped: both forms are the same text
+    # Escaped Chinese costs 6 bytes a character, which deflate cannot match with the
+    # values' own UTF-8 text: half the size of the kept texts of a demo product. Escapes
+    # other than \\uXXXX come undone too (a quote, a backslash): then the check fails.
+    try:
+        raw = canonical.decode("unicode_escape").encode("utf-8")
+    except UnicodeError:  # a surrogate pair comes back as two halves, which UTF-8 refuses
+        return canonical
+    return raw if _to_ascii(raw) == canonical else canonical
 
 
 def _by_index(values: list[Any], skip: set[int]) -> dict[int, Any]:
@@ -156,8 +266,8 @@ def _by_index(values: list[Any], skip: set[int]) -> dict[int, Any]:
     return seen
 
 
-def _split_signatures(values: list[Any]) -> tuple[list[Any], list[list[Any]]]:
-    """The values with each JWS emptied out, and each JWS taken apart (see the module doc)."""
+def _split(values: list[Any]) -> tuple[list[Any], list[list[Any]], dict[int, bytes]]:
+    """_split_signatures, and the text to keep for each digest cut out (by value index)."""
     found: list[tuple[int, bytes, bytes, str]] = []
     for position, value in enumerate(values):
         if type(value) is not dict or value.get("type") != _SIGNATURE_TYPE:
@@ -172,9 +282,11 @@ def _split_signatures(values: list[Any]) -> tuple[list[Any], list[list[Any]]]:
             continue  # not a JWS this format can rebuild exactly: stored as it is
         found.append((position, header, payload, parts[2]))
     if not found:
-        return values, []
+        return values, [], {}
     by_index = _by_index(values, {f[0] for f in found})
     digests: dict[int, bytes | None] = {}
+    canonical: dict[int, bytes] = {}
+    kept: dict[int, bytes] = {}
     out = list(values)
     signatures: list[list[Any]] = []
     for position, header, payload, signature in found:
@@ -184,15 +296,35 @@ def _split_signatures(values: list[Any]) -> tuple[list[Any], list[list[Any]]]:
         for match in _DIGEST.finditer(payload):
             index = int(match.group(1))
             if index not in digests:
-                digests[index] = value_digest(by_index.get(index))
+                text = _canonical(by_index.get(index))
+                if text is None:
+                    digests[index] = None
+                else:
+                    # _digest_of, spelled out: this runs for every signed value of a write.
+                    escaped = canonical[index] = text.encode("ascii")
+                    digest = _DIGESTS.get(escaped)
+                    if digest is None:
+                        digest = _remember(_DIGESTS, escaped, _digest(escaped))
+                    digests[index] = digest
             if digests[index] == match.group(2):
                 pieces.append(payload[done : match.start(2)])
                 indexes.append(index)
                 done = match.end(2)
+                if index not in kept:
+                    escaped = canonical[index]
+                    if b"\\u" in escaped:  # else _kept would keep it as it is
+                        escaped = _KEPT.get(escaped) or _remember(_KEPT, escaped, _kept(escaped))
+                    kept[index] = escaped
         pieces.append(payload[done:])
         value = values[position]
         out[position] = {**value, "data": {**value["data"], "value": ""}}
         signatures.append([position, indexes, signature, header, pieces])
+    return out, signatures, kept
+
+
+def _split_signatures(values: list[Any]) -> tuple[list[Any], list[list[Any]]]:
+    """The values with each JWS emptied out, and each JWS taken apart (see the module doc)."""
+    out, signatures, _ = _split(values)
     return out, signatures
 
 
@@ -203,46 +335,168 @@ def _join_signatures(values: list[Any], signatures: list[list[Any]]) -> None:
         digests = [value_digest(by_index.get(index)) for index in indexes]
         if None in digests or len(pieces) != len(digests) + 1:
             raise ValueError(f"record blob: the signature at {position} cannot be rebuilt")
-        payload: list[bytes] = [pieces[0]] * (2 * len(pieces) - 1)
-        payload[0::2] = pieces
-        payload[1::2] = cast("list[bytes]", digests)
-        token = b".".join([_b64url(header), _b64url(b"".join(payload))]).decode("ascii")
-        values[position]["data"]["value"] = f"{token}.{signature}"
+        signed = _signed_part(header, pieces, cast("list[bytes]", digests)).decode("ascii")
+        values[position]["data"]["value"] = f"{signed}.{signature}"
+
+
+def _signed_part(header: bytes, pieces: list[bytes], digests: list[bytes]) -> bytes:
+    """A JWS header and payload (base64url, a dot between): digests put between the pieces."""
+    payload: list[bytes] = [pieces[0]] * (2 * len(pieces) - 1)
+    payload[0::2] = pieces
+    payload[1::2] = digests
+    return _b64url(header) + b"." + _b64url(b"".join(payload))
+
+
+# -- the answer index ----------------------------------------------------------------------------
+
+
+def _all_public(values: list[Any]) -> bool:
+    """True if an anonymous reader may see every value (a malformed one counts as not)."""
+    try:
+        return all(value_is_public(v) for v in values)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return False
+
+
+def _answer_index(record: Record, core: bytes, signatures: list[list[Any]]) -> bytes | None:
+    """The JSON text `core` with the answer index in front; None where it would not be exact."""
+    try:
+        answer = orjson.dumps(record.values)  # as idcore.web encodes a resolve's answer
+        start = len(orjson.dumps(record.handle)) + 10  # past {"h":<handle>,"v":
+        end = len(core) - 1  # before the closing brace, or before ,"s":[[...]]
+        if signatures:
+            end -= len(orjson.dumps([s[:3] for s in signatures])) + 5
+    except TypeError:  # orjson.JSONEncodeError: what it refuses is answered the general way
+        return None
+    emptied = core[start:end]
+    holes: list[int] = []
+    rebuilt: list[bytes] = []
+    done = shift = 0
+    for position, *_ in signatures:
+        token = orjson.dumps(record.values[position]["data"]["value"])
+        # Its first occurrence; were that another value's text (the same token twice),
+        # the rebuilt text below would not be the answer, and there is no index.
+        at = answer.find(token)
+        hole = at + 1 - shift  # between the quotes of the emptied value
+        if at < 0 or hole < done:
+            return None
+        rebuilt += [emptied[done:hole], token[1:-1]]
+        holes.append(hole)
+        done, shift = hole, shift + len(token) - 2
+    rebuilt.append(emptied[done:])
+    if b"".join(rebuilt) != answer:
+        return None
+    index = orjson.dumps([int(_all_public(record.values)), *holes])
+    head = b'{"f":' + index + b"," + core[1:]
+    base = len(index) + 5
+    if _bounds(head, base, bool(holes)) != (base + start, base + end):
+        return None
+    return head
+
+
+def _bounds(head: bytes, base: int, signed: bool) -> tuple[int, int]:
+    """Where the values' JSON text lies in a head whose own JSON starts at `base`."""
+    # Found, not stored (10 bytes a blob): text within JSON quotes never holds an unescaped
+    # quote, so the first ,"v": ends the handle, and "s" (the last key, a list of lists)
+    # starts at the last ,"s":[[. The encoder checks both against what it wrote.
+    start = head.find(b',"v":', base) + 5
+    return start, head.rfind(b',"s":[[', start) if signed else len(head) - 1
+
+
+def _indexed(text: bytes) -> tuple[list[bytes], list[int], int] | None:
+    """A text's NUL-separated parts, its answer index and where its head's own JSON starts."""
+    if not text.startswith(_INDEXED):
+        return None
+    parts = text.split(_NUL)
+    base = parts[0].index(b"]") + 1  # the index holds integers only: its first "]" ends it
+    return parts, orjson.loads(parts[0][5:base]), base
+
+
+def _handle_text(parts: list[bytes], index: list[int], base: int) -> bytes:
+    """The handle's JSON text, between {"h": and ,"v":."""
+    return parts[0][base + 5 : _bounds(parts[0], base, len(index) > 1)[0] - 5]
+
+
+def _values_text(parts: list[bytes], index: list[int], base: int) -> bytes:
+    """The values' JSON text, each JWS put back: a SHA-256 per kept text not remembered."""
+    holes = index[1:]
+    head = parts[0]
+    start, end = _bounds(head, base, bool(holes))
+    values = head[start:end]
+    if not holes:
+        return values
+    signatures = orjson.loads(head[end + 5 : -1])  # the "s" list after the values
+    at = 1
+    kept = parts[at + sum(len(s[1]) + 2 for s in signatures) :]
+    digests = _digests(kept)
+    if len(digests) != sum(len(s[1]) for s in signatures) or len(holes) != len(signatures):
+        raise ValueError("record blob: the answer index does not match its texts")
+    out: list[bytes] = []
+    done = used = 0
+    for (_, indexes, signature), hole in zip(signatures, holes, strict=True):
+        cuts = len(indexes)
+        signed = _signed_part(parts[at], parts[at + 1 : at + cuts + 2], digests[used : used + cuts])
+        # The signature as the JSON text spells it (the encoder checked the whole text).
+        out += [values[done:hole], signed, b".", orjson.dumps(signature)[1:-1]]
+        at, done, used = at + cuts + 2, hole, used + cuts
+    out.append(values[done:])
+    return b"".join(out)
 
 
 # -- blobs ---------------------------------------------------------------------------------------
 
 
-def envelope(record: Record) -> bytes:
-    """The bytes format 1 deflates: the JSON, then each JWS header and payload piece."""
-    values, signatures = _split_signatures(record.values)
+def _text(record: Record, indexed: bool) -> bytes:
+    """The text format 1 deflates, with the answer index where asked and possible."""
+    values, signatures, kept = _split(record.values)
     head: dict[str, Any] = {"h": record.handle, "v": values}
-    if not signatures:
-        return jsontext.dumps(head)
-    head["s"] = [signature[:3] for signature in signatures]
-    texts = [jsontext.dumps(head)]
+    if signatures:
+        head["s"] = [signature[:3] for signature in signatures]
+    try:
+        core = orjson.dumps(head)  # jsontext.dumps's first choice: the same bytes
+    except TypeError:
+        core, indexed = jsontext.dumps(head), False
+    texts = [core]
     for *_, header, pieces in signatures:
         texts += [header, *pieces]
+    answer = _answer_index(record, core, signatures) if indexed else None
+    if answer is not None:
+        texts[0] = answer
+        texts += [kept[index] for _, indexes, *_ in signatures for index in indexes]
     return _NUL.join(texts)
 
 
+def envelope(record: Record) -> bytes:
+    """The bytes format 1 deflates, without the answer index: the JSON, then the JWS texts."""
+    return _text(record, indexed=False)
+
+
 def encode(record: Record) -> bytes:
-    """The compact blob of a record (format 1)."""
+    """The compact blob of a record (format 1, with the answer index where it can have one)."""
     deflate = _DEFLATE_1.copy()  # a copy of a primed compressor: the dictionary is loaded once
-    return bytes((FORMAT_DEFLATE_1,)) + deflate.compress(envelope(record)) + deflate.flush()
+    return bytes((FORMAT_DEFLATE_1,)) + deflate.compress(_text(record, True)) + deflate.flush()
+
+
+def _inflate(blob: bytes) -> bytes:
+    """The text a format 1 blob deflates."""
+    if blob[:1] != bytes((FORMAT_DEFLATE_1,)):
+        raise ValueError(f"record blob: unknown format byte {blob[:1]!r}")
+    inflate = _INFLATE_1.copy()
+    try:
+        return inflate.decompress(memoryview(blob)[1:]) + inflate.flush()
+    except zlib.error as exc:
+        raise ValueError(f"record blob: corrupt deflate data ({exc})") from None
 
 
 def decode(blob: bytes | str) -> Record:
     """The record a blob holds, in the current format or the old plain JSON."""
     if isinstance(blob, str) or blob[:1] == bytes((FORMAT_PLAIN,)):
         return Record.loads(blob)
-    if blob[:1] != bytes((FORMAT_DEFLATE_1,)):
-        raise ValueError(f"record blob: unknown format byte {blob[:1]!r}")
-    inflate = _INFLATE_1.copy()
-    try:
-        text = inflate.decompress(memoryview(blob)[1:]) + inflate.flush()
-    except zlib.error as exc:
-        raise ValueError(f"record blob: corrupt deflate data ({exc})") from None
+    text = _inflate(blob)
+    indexed = _indexed(text)
+    if indexed is not None:
+        handle, values = _handle_text(*indexed), _values_text(*indexed)
+        return Record(handle=jsontext.loads(handle), values=jsontext.loads(values))
     head, _, tail = text.partition(_NUL)
     raw = jsontext.loads(head)
     values = raw["v"]
@@ -255,6 +509,24 @@ def decode(blob: bytes | str) -> Record:
             at = end
         _join_signatures(values, signatures)
     return Record(handle=raw["h"], values=values)
+
+
+def public_values_text(blob: bytes | str) -> bytes | None:
+    """The values' JSON text a plain resolve answers with, if every value is public; else None.
+
+    From the answer index without decoding the record; a blob from before it is decoded.
+    """
+    if not isinstance(blob, str) and blob[:1] == bytes((FORMAT_DEFLATE_1,)):
+        indexed = _indexed(_inflate(blob))
+        if indexed is not None:
+            return _values_text(*indexed) if indexed[1][0] == 1 else None
+    record = decode(blob)
+    if not _all_public(record.values):
+        return None
+    try:
+        return orjson.dumps(record.values)
+    except TypeError:  # answered the general way (jsontext's stdlib spelling)
+        return None
 
 
 # -- the dictionary ------------------------------------------------------------------------------

@@ -147,11 +147,12 @@ class RecordService:
             raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
         return filter_values(public_values(record.values), indexes, types)
 
-    def public_values_text(self, handle: Handle) -> str | None:
+    def public_values_text(self, handle: Handle) -> str | bytes | None:
         """The JSON text of a record's values when the store can give it as stored.
 
         Only for a record whose values are all public, from a store that keeps its text
-        (SQLite); None means: resolve the general way. HandleNotFound if absent.
+        (SQLite; Redis builds it from its blob, as UTF-8 bytes); None means: resolve the
+        general way. HandleNotFound if absent.
         """
         self.check_home(handle)
         reader = getattr(self.store, "public_values_text", None)
@@ -160,7 +161,7 @@ class RecordService:
         found, text = reader(handle.key)
         if not found:
             raise HandleNotFound(f"handle {handle.text!r} not found", handle=handle.text)
-        return cast("str | None", text)
+        return cast("str | bytes | None", text)
 
     def list_handles(
         self, prefix: str, page: int | None, page_size: int | None

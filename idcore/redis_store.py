@@ -13,8 +13,12 @@ the members is the order of the keys (as SQLite's ``ORDER BY key``), and the
 handle spelling after the NUL byte is what ``list_handles`` returns.
 
 Records are stored compactly (idcore.record_codec: a format byte, then the record deflated
-with a preset dictionary; about 300 bytes for a demo product instead of 6.9 KB of JSON),
+with a preset dictionary; about 490 bytes for a demo product instead of 6.9 KB of JSON),
 and read back through the same codec, which also reads the plain JSON of older stores.
+The blob carries an answer index: a plain resolve of a record whose values are all public
+(`public_values_text`, as SQLite's `public` column) gets the values' JSON text from it
+without decoding the record. It is part of the one blob every write path stores, so it
+can never disagree with the record; a blob written before it is decoded the general way.
 The client decodes replies as UTF-8 with ``errors="surrogateescape"`` (PEP 383): a binary
 blob then arrives as a str that ``.encode("utf-8", "surrogateescape")`` turns back into
 exactly its bytes, so one client (one connection pool, one WATCH/MULTI code path, on a
@@ -54,7 +58,7 @@ from redis.client import Pipeline
 from redis.cluster import RedisCluster
 
 from idcore.identifier import fold
-from idcore.record_codec import decode, encode
+from idcore.record_codec import decode, encode, public_values_text
 from idcore.store import (
     LOG_ID_META,
     AppendFsync,
@@ -328,6 +332,14 @@ class RedisStore:
     def get(self, key: str) -> Record | None:
         """The record under a case-folded key."""
         return _record_of(cast("str | None", self._redis.get(self._record_key(key))))
+
+    def public_values_text(self, key: str) -> tuple[bool, bytes | None]:
+        """(found, the UTF-8 JSON text of its values if every one is public, else None)."""
+        blob = cast("str | None", self._redis.get(self._record_key(key)))
+        if blob is None:
+            return False, None
+        # Built from the blob's answer index, without decoding the record (record_codec).
+        return True, public_values_text(blob.encode("utf-8", "surrogateescape"))
 
     def get_many(self, keys: list[str]) -> list[Record | None]:
         """Several records in one pipelined round trip."""

@@ -82,7 +82,8 @@ def test_a_signed_demo_product_is_under_a_tenth_of_its_json(product: Record) -> 
     blob = _assert_round_trip(product)
     plain = len(product.dumps().encode())
     assert blob[0] == FORMAT_DEFLATE_1
-    assert plain > 6000 and len(blob) < 400, (plain, len(blob))
+    # Within Redis's 512-byte allocation class with the answer index (300 bytes without).
+    assert plain > 6000 and len(blob) <= 506, (plain, len(blob))
 
 
 def test_the_signature_verifies_after_a_round_trip(product: Record) -> None:
