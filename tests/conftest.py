@@ -10,6 +10,7 @@ import redis
 
 from clients.launcher import Hierarchy
 from tests.support.hierarchy import start_hierarchy
+from tests.support.redis_cluster import RedisClusterServer
 from tests.support.redis_server import RedisServer, redis_available
 
 # --- Redis -------------------------------------------------------------------
@@ -20,15 +21,28 @@ def _require_redis() -> bool:
     return os.environ.get("IDR_REQUIRE_REDIS") == "1"
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A private redis-server for the whole session (never the shared one on 6379)."""
+def _skip_without_redis() -> None:
+    """Skip the test when redis-server is missing (fail it instead under CI)."""
     if not redis_available():
         message = "redis-server is not installed (apt-get install redis-server)"
         if _require_redis():
             pytest.fail(f"IDR_REQUIRE_REDIS=1 but {message}", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the whole session (never the shared one on 6379)."""
+    _skip_without_redis()
     with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """A private 3-master cluster for the test module (never the machine's Redis)."""
+    _skip_without_redis()
+    with RedisClusterServer(masters=3) as server:
         yield server
 
 

@@ -11,7 +11,6 @@ the change log) resolves and traces through them.
 from __future__ import annotations
 
 import inspect
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,6 @@ from secondary_nodes.app import create_app as create_secondary
 from tests.integration import test_store_contract as contract
 from tests.integration.conftest import NODE_ADMIN, PRODUCT, TOP, Node, Seed, basic, expect
 from tests.support.redis_cluster import RedisClusterServer
-from tests.support.redis_server import redis_available
 
 pytestmark = pytest.mark.redis
 
@@ -41,23 +39,11 @@ _STORE_FIXTURES = {"store", "make_store", "backend", "logged"}
 _LOG_SKIP = "the change log is refused on a Redis Cluster (CROSSSLOT), as tested below"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisClusterServer]:
-    """A private 3-master cluster for this module (never the machine's Redis)."""
-    if not redis_available():
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("IDR_REQUIRE_REDIS") == "1":
-            pytest.fail(f"IDR_REQUIRE_REDIS=1 but {message}", pytrace=False)
-        pytest.skip(message)
-    with RedisClusterServer(masters=3) as server:
-        yield server
-
-
 @pytest.fixture
-def cluster_url(cluster: RedisClusterServer) -> Iterator[str]:
+def cluster_url(redis_cluster: RedisClusterServer) -> Iterator[str]:
     """The cluster's URL; every master is emptied after the test."""
-    yield cluster.url
-    cluster.flush()
+    yield redis_cluster.url
+    redis_cluster.flush()
 
 
 # --- the contract suite, on the cluster ------------------------------------------------
@@ -167,11 +153,13 @@ def test_changelog_is_refused_on_a_cluster_with_a_clear_error(
         )
 
 
-def test_aof_is_reported_and_enforced_on_every_master(cluster: RedisClusterServer) -> None:
-    clients = [redis.Redis(host="127.0.0.1", port=p, decode_responses=True) for p in cluster.ports]
+def test_aof_is_reported_and_enforced_on_every_master(redis_cluster: RedisClusterServer) -> None:
+    clients = [
+        redis.Redis(host="127.0.0.1", port=p, decode_responses=True) for p in redis_cluster.ports
+    ]
     try:
         clients[1].config_set("appendfsync", "no")
-        store = RedisStore(cluster.url, namespace="aof")
+        store = RedisStore(redis_cluster.url, namespace="aof")
         # The weakest master decides what is reported.
         assert store.durability()["appendfsync"] == "no"
         store.ensure_aof("everysec")

@@ -9,7 +9,6 @@ and blobs written before the index (plain JSON, format 1 without it) still do.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from idcore.web import values_answer
 from tests.integration.conftest import Node
 from tests.integration.test_store_contract import _redis_names, _signed_record
 from tests.support.redis_cluster import RedisClusterServer
-from tests.support.redis_server import redis_available
 from tests.unit.test_record_answer_index import PRIVATE, _general, _read_as_before, _text
 
 pytestmark = pytest.mark.redis
@@ -87,25 +85,13 @@ def _answers_as_the_full_path(store: RedisStore, records: list[Record]) -> None:
 # -- stores on one server and on a cluster ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisClusterServer]:
-    """A private 3-master cluster for this module (never the machine's Redis)."""
-    if not redis_available():
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("IDR_REQUIRE_REDIS") == "1":
-            pytest.fail(f"IDR_REQUIRE_REDIS=1 but {message}", pytrace=False)
-        pytest.skip(message)
-    with RedisClusterServer(masters=3) as server:
-        yield server
-
-
 @pytest.fixture(params=["server", "cluster"])
 def url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A URL of a private Redis server or cluster, emptied after the test."""
     if request.param == "server":
         yield request.getfixturevalue("redis_url")
         return
-    server: RedisClusterServer = request.getfixturevalue("cluster")
+    server: RedisClusterServer = request.getfixturevalue("redis_cluster")
     yield server.url
     server.flush()
 
