@@ -4,7 +4,9 @@ One request, one authentication; every item is checked on its own (syntax, home,
 rights, template) and written all-or-nothing; items do not depend on each other. The
 fast path reads every current record in one round trip and writes every accepted one in
 one transaction per store (`Store.mutate_many`), with the same value preparation as a
-single PUT (timestamps, HS_SECKEY hashed, a default HS_ADMIN on create).
+single PUT (timestamps, HS_SECKEY hashed, a default HS_ADMIN on create). The pass that
+checks an item's values also works out each one's digest entry, which the node's signer
+then signs from (idcore.signing.DigestedRecord) instead of going over the values again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from idcore.errors import (
 )
 from idcore.identifier import Handle, fold, parse_handle
 from idcore.records import RecordService, replace_rights
-from idcore.signing import SIGNATURE_TYPE, strip_signatures
+from idcore.signing import (
+    SIGNATURE_TYPE,
+    Signer,
+    admin_entry,
+    digest_entry,
+    digested,
+    string_entry,
+    strip_signatures,
+)
 from idcore.stages import TEMPLATE_INDEX, TEMPLATE_TYPE
 from idcore.store import Record
 from idcore.values import (
@@ -187,9 +197,15 @@ def _prepare_item(
     if raw_values is None:
         raise ProtocolError(f"item {position} ({sent!r}) has no 'values' list", handle=sent)
     limits = service.limits
+    # With the node's own signer, the fast path also works out each value's digest entry
+    # (the signature's part for it) while it has the value's parts at hand.
+    entries: list[str] | None = [] if isinstance(service.signer, Signer) else None
     # The fast path drops HS_SIGNATURE values itself, as strip_signatures does.
-    wire = _plain_values(raw_values, stamp, limits.max_values_per_record, limits.max_value_bytes)
+    wire = _plain_values(
+        raw_values, stamp, limits.max_values_per_record, limits.max_value_bytes, entries
+    )
     if wire is None:
+        entries = None  # the full path's values are signed the general way
         raw_values = strip_signatures(raw_values)
         # Values at body → handles → item → values: three levels below the body's top.
         if nesting_exceeds(raw_values, MAX_JSON_DEPTH - 3):
@@ -215,7 +231,13 @@ def _prepare_item(
     complete = wire
     if "HS_ADMIN" not in map(_type_of, complete):
         complete = [*complete, service._default_admin(identity, complete, stamp)]
-    created = Record(handle.text, sorted(complete, key=_index_of))
+    created: Record
+    if entries is not None:
+        # The template value and the default HS_ADMIN, if added: their entries too.
+        entries.extend(map(digest_entry, complete[len(entries) :]))
+        created = digested(handle.text, complete, entries)
+    else:
+        created = Record(handle.text, sorted(complete, key=_index_of))
     # Limits, template and signature as a single PUT applies them, outside the transaction:
     # a create stores exactly this record.
     return _Item(
@@ -266,7 +288,7 @@ _WIRE_ORDERS = frozenset(
 
 
 def _plain_values(
-    raw: Any, stamp: str, max_values: int, max_bytes: int
+    raw: Any, stamp: str, max_values: int, max_bytes: int, entries: list[str] | None = None
 ) -> list[dict[str, Any]] | None:
     """Wire values for the common case, or None to take the full (pydantic) path.
 
@@ -282,6 +304,9 @@ def _plain_values(
     normalised, ttl and timestamp set) once it has passed, instead of being copied: `raw`
     is parsed JSON that this batch owns. If a later value sends the list to the full
     path, the ones changed already read there as they did before.
+
+    With `entries`, the digest entry of each value returned (idcore.signing.digest_entry)
+    is appended to it, in the same order; on None it holds some: the caller drops it.
     """
     if type(raw) is not list:
         return None
@@ -321,26 +346,31 @@ def _plain_values(
             if len(_PLAIN_TYPES) >= _PLAIN_TYPES_MAX:
                 _PLAIN_TYPES.clear()
             _PLAIN_TYPES.add(vtype)
-        if type(data) is str:
-            if len(data) > short and _too_big(data, max_bytes):
-                return None
-            wire_data: dict[str, Any] = {"format": "string", "value": data}
-        elif type(data) is dict and len(data) == 2:
+        # String data (bare or {format, value}) leaves `admin` None; admin data sets it.
+        admin: dict[str, Any] | None = None
+        text: Any = data
+        if type(data) is dict and len(data) == 2:
             fmt = data.get("format")
-            inner = data.get("value")
-            if fmt == "string":
-                if type(inner) is not str or (len(inner) > short and _too_big(inner, max_bytes)):
-                    return None
-                wire_data = {"format": "string", "value": inner}
-            elif fmt == "admin":
-                admin = _plain_admin(inner, max_bytes)
+            text = data.get("value")
+            if fmt == "admin":
+                admin = _plain_admin(text, max_bytes)
                 if admin is None:
                     return None
-                wire_data = {"format": "admin", "value": admin}
-            else:
+            elif fmt != "string":
                 return None
+        if admin is None:
+            if type(text) is not str or (len(text) > short and _too_big(text, max_bytes)):
+                return None
+            wire_data: dict[str, Any] = {"format": "string", "value": text}
+            if entries is not None:
+                # Public (no permissions on this path): the memoised digest entries.
+                entries.append(string_entry(index, vtype, "string", text))
         else:
-            return None
+            wire_data = {"format": "admin", "value": admin}
+            if entries is not None:
+                entries.append(
+                    admin_entry(index, vtype, admin["handle"], admin["index"], admin["permissions"])
+                )
         seen.add(index)
         if in_order:
             value["data"] = wire_data

@@ -25,9 +25,11 @@ import bisect
 import contextlib
 import hashlib
 import json
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +70,18 @@ def digest_input(value: dict[str, Any]) -> bytes:
         if fmt == "admin" and type(inner) is dict and len(inner) == 3:
             handle, ref, bits = inner.get("handle"), inner.get("index"), inner.get("permissions")
             if type(handle) is str and type(ref) is int and type(bits) is str:
-                text = (
-                    f'{{"data":{{"format":"admin","value":{{"handle":{_ascii(handle)},'
-                    f'"index":{ref},"permissions":{_ascii(bits)}}}}},"index":{index},'
-                    f'"type":{_ascii(vtype)}}}'
-                )
-                return text.encode("ascii")
+                return _admin_input(index, vtype, handle, ref, bits)
     return canonical({"index": index, "type": vtype, "data": data})
+
+
+def _admin_input(index: int, vtype: str, handle: str, ref: int, bits: str) -> bytes:
+    """digest_input of an admin value `{handle, index: ref, permissions: bits}`."""
+    text = (
+        f'{{"data":{{"format":"admin","value":{{"handle":{_ascii(handle)},'
+        f'"index":{ref},"permissions":{_ascii(bits)}}}}},"index":{index},'
+        f'"type":{_ascii(vtype)}}}'
+    )
+    return text.encode("ascii")
 
 
 def _string_input(index: int, vtype: str, fmt: str, inner: str) -> bytes:
@@ -88,19 +95,19 @@ def _string_input(index: int, vtype: str, fmt: str, inner: str) -> bytes:
 
 def digests(values: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One digest entry per value that is not a signature, by index."""
-    out = []
-    for value in sorted(values, key=_index):
-        if value.get("type") == SIGNATURE_TYPE:
-            continue
-        entry: dict[str, Any] = {
-            "index": value["index"],
-            "type": value["type"],
-            "sha256": value_digest(value),
-        }
-        if not value_is_public(value):
-            entry["hidden"] = True
-        out.append(entry)
-    return out
+    return [_entry(v) for v in sorted(values, key=_index) if v.get("type") != SIGNATURE_TYPE]
+
+
+def _entry(value: dict[str, Any]) -> dict[str, Any]:
+    """The digests() entry of one value."""
+    entry: dict[str, Any] = {
+        "index": value["index"],
+        "type": value["type"],
+        "sha256": value_digest(value),
+    }
+    if not value_is_public(value):
+        entry["hidden"] = True
+    return entry
 
 
 def payload_json(
@@ -134,6 +141,11 @@ def _payload_json(
             "digests": digests(ordered),
         }
         return canonical(payload)
+    return _payload_text(issuer, subject, iat, prefix, entries)
+
+
+def _payload_text(issuer: str, subject: str, iat: int, prefix: str, entries: list[str]) -> bytes:
+    """The payload in canonical JSON from its digest entries (all parts of the usual kinds)."""
     text = (
         f'{{"digests":[{",".join(entries)}],"iat":{iat},"iss":{_ascii(issuer)},'
         f'"prefix":{_ascii(prefix)},"sub":{_ascii(subject)}}}'
@@ -141,15 +153,62 @@ def _payload_json(
     return text.encode("ascii")
 
 
-_ENTRIES: dict[tuple[int, str, str, str], str] = {}
-"""Digest entries of public string values, by (index, type, format, value).
+_ENTRIES: dict[tuple[Any, ...], str] = {}
+"""Digest entries of public string and admin values, by their content.
 
-The records of one batch repeat most of their values (template, category, model, maker,
-trace inputs): each distinct one is hashed once. Only short values are kept, and the
-whole memo is dropped when full, so it stays within a few megabytes.
+String values are keyed (index, type, format, value), admin values (index, type, "admin",
+handle, admin index, permissions): keys of different lengths never meet. The records of
+one batch repeat most of their values (template, category, model, maker, trace inputs,
+the admin): each distinct one is hashed once. Only short values are kept, and the whole
+memo is dropped when full, so it stays within a few megabytes.
 """
 _ENTRIES_MAX = 4096
 _ENTRY_TEXT_MAX = 128
+
+
+def string_entry(index: int, vtype: str, fmt: str, inner: str) -> str:
+    """digest_entry() of a public value whose data is `{"format": fmt, "value": inner}`.
+
+    `index` must be an int and the rest str (not subclasses): the caller has checked.
+    """
+    memo = (index, vtype, fmt, inner)
+    entry = _ENTRIES.get(memo)
+    if entry is None:
+        digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
+        entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
+        if len(inner) <= _ENTRY_TEXT_MAX:
+            _remember(memo, entry)
+    return entry
+
+
+def admin_entry(index: int, vtype: str, handle: str, ref: int, bits: str) -> str:
+    """digest_entry() of a public value whose data is admin `{handle, index: ref, permissions}`.
+
+    Same exact kinds as string_entry: an int index and ref, str for the rest.
+    """
+    memo = (index, vtype, "admin", handle, ref, bits)
+    entry = _ENTRIES.get(memo)
+    if entry is None:
+        text = _admin_input(index, vtype, handle, ref, bits)
+        digest = b64url(_sha256(text).digest())
+        entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
+        if len(handle) <= _ENTRY_TEXT_MAX:
+            _remember(memo, entry)
+    return entry
+
+
+def _remember(memo: tuple[Any, ...], entry: str) -> None:
+    if len(_ENTRIES) >= _ENTRIES_MAX:
+        _ENTRIES.clear()
+    _ENTRIES[memo] = entry
+
+
+def digest_entry(value: dict[str, Any]) -> str:
+    """The canonical JSON of the digests() entry of one value (not an HS_SIGNATURE)."""
+    entries = _digest_entries([value])
+    if entries is not None and len(entries) == 1:
+        return entries[0]
+    return canonical(_entry(value)).decode("ascii")
 
 
 def _digest_entries(ordered: Sequence[dict[str, Any]]) -> list[str] | None:
@@ -167,18 +226,14 @@ def _digest_entries(ordered: Sequence[dict[str, Any]]) -> list[str] | None:
         if not perms and type(data) is dict and len(data) == 2:
             fmt, inner = data.get("format"), data.get("value")
             if type(fmt) is str and type(inner) is str:
-                # The same entry as below, for the same (exactly equal) content.
-                memo = (index, vtype, fmt, inner)
-                entry = _ENTRIES.get(memo)
-                if entry is None:
-                    digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
-                    entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
-                    if len(inner) <= _ENTRY_TEXT_MAX:
-                        if len(_ENTRIES) >= _ENTRIES_MAX:
-                            _ENTRIES.clear()
-                        _ENTRIES[memo] = entry
-                out.append(entry)
+                out.append(string_entry(index, vtype, fmt, inner))
                 continue
+            if fmt == "admin" and type(inner) is dict and len(inner) == 3:
+                handle, ref = inner.get("handle"), inner.get("index")
+                bits = inner.get("permissions")
+                if type(handle) is str and type(ref) is int and type(bits) is str:
+                    out.append(admin_entry(index, vtype, handle, ref, bits))
+                    continue
         # The digest is base64url: no character of it needs escaping.
         entry = f'"index":{index},"sha256":"{value_digest(value)}","type":{_ascii(vtype)}}}'
         # value_is_public, inline: hidden when the publicRead bit is off.
@@ -288,6 +343,37 @@ def pubkeys_of(values: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+@dataclass(slots=True)
+class DigestedRecord(Record):
+    """A record to sign whose digest entries are known already: what a batch hands over.
+
+    Made by `digested()` only: values sorted by (int) index, no HS_SIGNATURE among them,
+    and `entries[i]` the digest_entry() of `values[i]`. The batch works the entries out
+    in the one pass that checks each value, so the signer skips its own pass; it signs
+    exactly what it would sign for the same values as a plain Record, and returns a
+    plain Record.
+    """
+
+    entries: list[str] = field(default_factory=list)
+
+
+def digested(handle: str, values: list[dict[str, Any]], entries: list[str]) -> DigestedRecord:
+    """A DigestedRecord of values and their digest entries, sorted by index together.
+
+    ValueError unless every index is an int, none is a signature and the lists match.
+    """
+    if len(values) != len(entries):
+        raise ValueError(f"{len(values)} values but {len(entries)} digest entries")
+    indexes = list(map(_index_of, values))
+    if not set(map(type, indexes)) <= {int} or SIGNATURE_TYPE in map(_type_of, values):
+        raise ValueError("digested() takes values with int indexes and no HS_SIGNATURE")
+    if indexes != sorted(indexes):
+        order = sorted(range(len(values)), key=indexes.__getitem__)
+        values = [values[i] for i in order]
+        entries = [entries[i] for i in order]
+    return DigestedRecord(handle, values, entries)
+
+
 class Signer:
     """Signs records with a node's current key (re-reading the ring after a rotation).
 
@@ -360,6 +446,14 @@ class Signer:
         ring: KeyRing | None = getattr(self._local, "ring", None)
         if ring is None:
             ring = self.ring
+        if (
+            type(record) is DigestedRecord
+            and (self.anchor_key is None or record.key != self.anchor_key)
+            and type(record.handle) is str
+            and type(self.issuer) is str
+            and type(self.prefix) is str
+        ):
+            return self._sign_digested(record, ring.current)
         values = [v for v in record.values if v.get("type") != SIGNATURE_TYPE]
         indexes = list(map(int, [v["index"] for v in values]))
         ordered = sorted(indexes)
@@ -397,6 +491,36 @@ class Signer:
             ordered.insert(at, index)
             taken.add(index)
         return Record(record.handle, values)
+
+    def _sign_digested(self, record: DigestedRecord, key: SigningKey) -> Record:
+        """__call__ for a DigestedRecord: one signature, from the entries given."""
+        values = record.values
+        indexes = list(map(_index_of, values))
+        at = bisect.bisect_left(indexes, SIGNATURE_INDEX)
+        if at < len(indexes) and indexes[at] == SIGNATURE_INDEX:
+            raise InvalidValue(
+                f"index {SIGNATURE_INDEX} of {record.handle!r} is reserved for the node's "
+                f"{SIGNATURE_TYPE}: put the value at another index",
+                handle=record.handle,
+            )
+        payload = _payload_text(
+            self.issuer, record.handle, int(self._clock()), self.prefix, record.entries
+        )
+        signature = {
+            "index": SIGNATURE_INDEX,
+            "type": SIGNATURE_TYPE,
+            "data": {"format": "string", "value": sign_canonical(payload, key.private, key.kid)},
+            "ttl": SIGNATURE_TTL,
+            "timestamp": now_iso(),
+        }
+        out = values[:at]
+        out.append(signature)
+        out.extend(values[at:])
+        return Record(record.handle, out)
+
+
+_index_of = operator.itemgetter("index")
+_type_of = operator.itemgetter("type")
 
 
 def _index(value: dict[str, Any]) -> int:

@@ -56,9 +56,17 @@ def parse_body(raw: bytes) -> Any:
     A lone surrogate is refused as a single PUT refuses it (ProtocolError, the whole
     request): it has no UTF-8 form, so no store could keep it as sent.
     """
-    body = jsontext.loads(raw, fallback=lambda data: decode_json(data, MAX_JSON_DEPTH))
-    # Only a \uD800-\uDFFF escape can make one (raw UTF-8 cannot): look only then.
-    if b"\\ud" in raw or b"\\uD" in raw:
+    read_by_stdlib = False
+
+    def fallback(data: bytes) -> Any:
+        nonlocal read_by_stdlib
+        read_by_stdlib = True
+        return decode_json(data, MAX_JSON_DEPTH)
+
+    body = jsontext.loads(raw, fallback=fallback)
+    # Only a \uD800-\uDFFF escape can make one (raw UTF-8 cannot), and orjson refuses
+    # those: look (two scans of a body of megabytes) only when the stdlib read it.
+    if read_by_stdlib and (b"\\ud" in raw or b"\\uD" in raw):
         json_depth(body, check_text=True)
     return body
 
