@@ -47,7 +47,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -156,6 +158,7 @@ class RedisStore:
             )
         self.namespace = namespace
         self._redis, self.cluster = _connect(url)
+        self._own = threading.local()
         self._meta = f"idr:{{{namespace}}}:meta"
         self._log = f"idr:{{{namespace}}}:log"
         self.changelog = changelog
@@ -329,13 +332,32 @@ class RedisStore:
 
     # -- records --------------------------------------------------------------------------
 
+    def _reader(self) -> redis.Redis:
+        """A client with a connection of its own for this thread, for single-key reads.
+
+        Every command through the shared pool checks a connection out and back in, and
+        redis-py checks it for stray data with a poll on each checkout: 70 µs of CPU per
+        GET here against 39 µs on a connection of its own. A node's threads live long, so
+        each keeps one. Not after a fork (the pid changes), nor on a cluster, whose client
+        routes each key to its own master.
+        """
+        if self.cluster:
+            return self._redis
+        own: tuple[int, redis.Redis] | None = getattr(self._own, "client", None)
+        if own is None or own[0] != os.getpid():
+            client = redis.Redis(
+                connection_pool=self._redis.connection_pool, single_connection_client=True
+            )
+            own = self._own.client = (os.getpid(), client)
+        return own[1]
+
     def get(self, key: str) -> Record | None:
         """The record under a case-folded key."""
-        return _record_of(cast("str | None", self._redis.get(self._record_key(key))))
+        return _record_of(cast("str | None", self._reader().get(self._record_key(key))))
 
     def public_values_text(self, key: str) -> tuple[bool, bytes | None]:
         """(found, the UTF-8 JSON text of its values if every one is public, else None)."""
-        blob = cast("str | None", self._redis.get(self._record_key(key)))
+        blob = cast("str | None", self._reader().get(self._record_key(key)))
         if blob is None:
             return False, None
         # Built from the blob's answer index, without decoding the record (record_codec).
