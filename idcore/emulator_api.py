@@ -35,9 +35,9 @@ STARTED = time.time()
 FAULTS = "idr.faults"
 JOURNAL = "idr.journal"
 RESEED = "idr.reseed"
+"""app.extensions key of a callable that restores the node's seeded state."""
 MULTI_GET_PATH = "/api/batch/handles"
 """The multi-get (secondary_nodes/lookup.py), whose items are faulted one by one."""
-"""app.extensions key of a callable that restores the node's seeded state."""
 
 Reseed = Callable[[], None]
 

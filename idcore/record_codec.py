@@ -267,7 +267,7 @@ def _by_index(values: list[Any], skip: set[int]) -> dict[int, Any]:
 
 
 def _split(values: list[Any]) -> tuple[list[Any], list[list[Any]], dict[int, bytes]]:
-    """_split_signatures, and the text to keep for each digest cut out (by value index)."""
+    """Values with each JWS emptied, the JWS taken apart, the text kept per cut digest."""
     found: list[tuple[int, bytes, bytes, str]] = []
     for position, value in enumerate(values):
         if type(value) is not dict or value.get("type") != _SIGNATURE_TYPE:
@@ -300,12 +300,8 @@ def _split(values: list[Any]) -> tuple[list[Any], list[list[Any]], dict[int, byt
                 if text is None:
                     digests[index] = None
                 else:
-                    # _digest_of, spelled out: this runs for every signed value of a write.
                     escaped = canonical[index] = text.encode("ascii")
-                    digest = _DIGESTS.get(escaped)
-                    if digest is None:
-                        digest = _remember(_DIGESTS, escaped, _digest(escaped))
-                    digests[index] = digest
+                    digests[index] = _digest_of(escaped)
             if digests[index] == match.group(2):
                 pieces.append(payload[done : match.start(2)])
                 indexes.append(index)
@@ -320,12 +316,6 @@ def _split(values: list[Any]) -> tuple[list[Any], list[list[Any]], dict[int, byt
         out[position] = {**value, "data": {**value["data"], "value": ""}}
         signatures.append([position, indexes, signature, header, pieces])
     return out, signatures, kept
-
-
-def _split_signatures(values: list[Any]) -> tuple[list[Any], list[list[Any]]]:
-    """The values with each JWS emptied out, and each JWS taken apart (see the module doc)."""
-    out, signatures, _ = _split(values)
-    return out, signatures
 
 
 def _join_signatures(values: list[Any], signatures: list[list[Any]]) -> None:

@@ -461,11 +461,7 @@ class Signer:
             values.sort(key=_index)  # as stored; also the order of the digests
         taken = set(ordered)
         if SIGNATURE_INDEX in taken:
-            raise InvalidValue(
-                f"index {SIGNATURE_INDEX} of {record.handle!r} is reserved for the node's "
-                f"{SIGNATURE_TYPE}: put the value at another index",
-                handle=record.handle,
-            )
+            raise _reserved(record.handle)
         payload = _payload_json(self.issuer, record.handle, int(self._clock()), self.prefix, values)
         stamp = now_iso()
         signers: list[SigningKey] = [ring.current]
@@ -475,16 +471,7 @@ class Signer:
         for key in signers:
             while index in taken:
                 index += 1
-            signature = {
-                "index": index,
-                "type": SIGNATURE_TYPE,
-                "data": {
-                    "format": "string",
-                    "value": sign_canonical(payload, key.private, key.kid),
-                },
-                "ttl": SIGNATURE_TTL,
-                "timestamp": stamp,
-            }
+            signature = _signature(index, payload, key, stamp)
             # Into its place by index: the rest is sorted already (and the index is free).
             at = bisect.bisect(ordered, index)
             values.insert(at, signature)
@@ -498,25 +485,35 @@ class Signer:
         indexes = list(map(_index_of, values))
         at = bisect.bisect_left(indexes, SIGNATURE_INDEX)
         if at < len(indexes) and indexes[at] == SIGNATURE_INDEX:
-            raise InvalidValue(
-                f"index {SIGNATURE_INDEX} of {record.handle!r} is reserved for the node's "
-                f"{SIGNATURE_TYPE}: put the value at another index",
-                handle=record.handle,
-            )
+            raise _reserved(record.handle)
         payload = _payload_text(
             self.issuer, record.handle, int(self._clock()), self.prefix, record.entries
         )
-        signature = {
-            "index": SIGNATURE_INDEX,
-            "type": SIGNATURE_TYPE,
-            "data": {"format": "string", "value": sign_canonical(payload, key.private, key.kid)},
-            "ttl": SIGNATURE_TTL,
-            "timestamp": now_iso(),
-        }
+        signature = _signature(SIGNATURE_INDEX, payload, key, now_iso())
         out = values[:at]
         out.append(signature)
         out.extend(values[at:])
         return Record(record.handle, out)
+
+
+def _signature(index: int, payload: bytes, key: SigningKey, stamp: str) -> dict[str, Any]:
+    """The HS_SIGNATURE value of a canonical payload signed with `key`."""
+    return {
+        "index": index,
+        "type": SIGNATURE_TYPE,
+        "data": {"format": "string", "value": sign_canonical(payload, key.private, key.kid)},
+        "ttl": SIGNATURE_TTL,
+        "timestamp": stamp,
+    }
+
+
+def _reserved(handle: str) -> InvalidValue:
+    """The refusal of a client's value at the signature's index."""
+    return InvalidValue(
+        f"index {SIGNATURE_INDEX} of {handle!r} is reserved for the node's "
+        f"{SIGNATURE_TYPE}: put the value at another index",
+        handle=handle,
+    )
 
 
 _index_of = operator.itemgetter("index")

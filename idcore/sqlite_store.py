@@ -53,32 +53,22 @@ _INSERT_CHANGE = "INSERT INTO changes (seq, key, body, at) VALUES (?, ?, ?, ?)"
 _UPSERT = (
     "INSERT OR REPLACE INTO records (key, prefix, handle, body, public) VALUES (?, ?, ?, ?, ?)"
 )
-# The batch paths bind the body as the UTF-8 bytes the JSON encoder makes, cast to TEXT:
-# in a UTF-8 database SQLite keeps exactly those bytes as the text, the value a str body
-# gives, without decoding them into a str that the sqlite3 module encodes back (a tenth
-# of a batch's time in the store for a record of Chinese text).
+# In a UTF-8 database the body is bound as the UTF-8 bytes the JSON encoder makes, cast to
+# TEXT: SQLite keeps exactly those bytes as the text, the value a str body gives, without
+# decoding them into a str that the sqlite3 module encodes back (a tenth of a batch's time
+# in the store for a record of Chinese text).
 _UPSERT_UTF8 = (
     "INSERT OR REPLACE INTO records (key, prefix, handle, body, public) "
     "VALUES (?, ?, ?, CAST(? AS TEXT), ?)"
 )
 
 
-def _row(record: Record) -> tuple[str, str, str, str, int]:
+def _row(record: Record, utf8: bool) -> tuple[str, str, str, str | bytes, int]:
     # `public`: every value may be read anonymously, so a plain read can answer with the
     # stored values' text as it is (public_values_text), without decoding the record.
     public = all(value_is_public(v) for v in record.values)
-    return (record.key, record.prefix_key, record.handle, record.dumps(), int(public))
-
-
-def _row_utf8(record: Record) -> tuple[str, str, str, bytes, int]:
-    """_row with the body as UTF-8 bytes: record_utf8(record) (for _UPSERT_UTF8)."""
-    public = all(value_is_public(v) for v in record.values)
-    return (record.key, record.prefix_key, record.handle, record_utf8(record), int(public))
-
-
-def record_utf8(record: Record) -> bytes:
-    """Record.dumps() as UTF-8 bytes, without the round trip through a str."""
-    return jsontext.dumps({"h": record.handle, "v": record.values})
+    body = record.dumps_utf8() if utf8 else record.dumps()
+    return (record.key, record.prefix_key, record.handle, body, int(public))
 
 
 def _values_text(handle: str, body: str) -> str | None:
@@ -100,10 +90,8 @@ class SQLiteStore:
         conn = self._conn()
         conn.executescript(_SCHEMA)
         # Fixed when the file was made (this store never sets it): UTF-8 unless someone
-        # else made the file otherwise, and then the batch paths bind str bodies.
-        self._upsert_many = (
-            _UPSERT_UTF8 if conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8" else None
-        )
+        # else made the file otherwise, and then rows are written with str bodies.
+        self._utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
         columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
         if "public" not in columns:
             # A file from before the column: its rows read the general way (NULL).
@@ -234,12 +222,11 @@ class SQLiteStore:
             conn.executemany(_INSERT_CHANGE, [(e.seq, e.key, e.body(), e.at) for e in todo])
             return todo[-1].seq if todo else last
 
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, entry: LogEntry) -> None:
+    def _apply(self, conn: sqlite3.Connection, entry: LogEntry) -> None:
         if entry.record is None:
             conn.execute("DELETE FROM records WHERE key = ?", (entry.key,))
         else:
-            conn.execute(_UPSERT, _row(entry.record))
+            self._upsert(conn, [entry.record])
 
     def replace_log(
         self, log_id: str, entries: Sequence[LogEntry], expected: str | None = None
@@ -254,8 +241,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM records")
             conn.execute("DELETE FROM changes")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
-            rows = [_row(r) for r in final_state(entries).values() if r is not None]
-            conn.executemany(_UPSERT, rows)
+            self._upsert(conn, [r for r in final_state(entries).values() if r is not None])
             conn.executemany(_INSERT_CHANGE, [(e.seq, e.key, e.body(), e.at) for e in entries])
             conn.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (LOG_ID_META, log_id)
@@ -310,7 +296,7 @@ class SQLiteStore:
                     conn.execute("DELETE FROM records WHERE key = ?", (key,))
                     self._log(conn, [(key, None)])
             else:
-                conn.execute(_UPSERT, _row(new))
+                self._upsert(conn, [new])
                 self._log(conn, [(new.key, new)])
         return new
 
@@ -321,12 +307,10 @@ class SQLiteStore:
             self._upsert(conn, written)
             self._log(conn, ((r.key, r) for r in written))
 
-    def _upsert(self, conn: sqlite3.Connection, records: list[Record]) -> None:
-        """Write the records' rows (the batch paths' way: see _UPSERT_UTF8)."""
-        if self._upsert_many is None:
-            conn.executemany(_UPSERT, [_row(r) for r in records])
-        else:
-            conn.executemany(self._upsert_many, [_row_utf8(r) for r in records])
+    def _upsert(self, conn: sqlite3.Connection, records: Iterable[Record]) -> None:
+        """Write the records' rows (every write path: see _UPSERT_UTF8)."""
+        utf8 = self._utf8
+        conn.executemany(_UPSERT_UTF8 if utf8 else _UPSERT, [_row(r, utf8) for r in records])
 
     def mutate_many(self, keys: list[str], change: ChangeMany) -> None:
         """Read, change and write many records in one immediate (write-locked) transaction."""
@@ -423,7 +407,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM meta")
             conn.execute("DELETE FROM changes")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
-            conn.executemany(_UPSERT, [_row(r) for r in written])
+            self._upsert(conn, written)
             self._log(conn, ((r.key, r) for r in written))
             conn.executemany(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", list(meta.items())

@@ -19,23 +19,27 @@ import pytest
 from idcore.identifier import fold
 from idcore.jws import Token
 from idcore.signing import Signer, digest_problems, parse_signature, signature_values
-from idcore.sqlite_store import SQLiteStore, record_utf8
+from idcore.sqlite_store import SQLiteStore
 from idcore.store import Record
 from tests.integration.conftest import NODE_ADMIN, PRODUCT, Node, basic, expect, stored
 
 PATH = "/api/batch/handles"
 
 
-def _post(node: Node, body: Any) -> dict[str, Any]:
+def _send(node: Node, body: Any) -> Any:
+    """POST a batch body (bytes as they are) as the node admin; the response."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    resp = node.call(
+    return node.call(
         "POST",
         PATH,
         headers={"Authorization": basic(NODE_ADMIN)},
         data=raw,
         content_type="application/json",
     )
-    result: dict[str, Any] = expect(resp, 200, 1)
+
+
+def _post(node: Node, body: Any) -> dict[str, Any]:
+    result: dict[str, Any] = expect(_send(node, body), 200, 1)
     return result
 
 
@@ -172,7 +176,7 @@ def _records() -> list[Record]:
 
 def test_the_utf8_body_is_record_dumps() -> None:
     for record in _records():
-        assert record_utf8(record) == record.dumps().encode("utf-8")
+        assert record.dumps_utf8() == record.dumps().encode("utf-8")
 
 
 @pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16le"])
@@ -205,12 +209,5 @@ def test_a_lone_surrogate_is_refused_when_the_stdlib_reads_the_body(secondary: N
     raw = json.dumps({"handles": [{"handle": "88.168.1/LONE-3", "values": values}]}).encode()
     assert b"\\ud800" in raw and b"10000000000000000000" in raw
     before = secondary.dump()
-    resp = secondary.call(
-        "POST",
-        PATH,
-        headers={"Authorization": basic(NODE_ADMIN)},
-        data=raw,
-        content_type="application/json",
-    )
-    expect(resp, 400, 4, "surrogate")
+    expect(_send(secondary, raw), 400, 4, "surrogate")
     assert secondary.dump() == before

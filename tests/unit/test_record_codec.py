@@ -95,7 +95,7 @@ def test_the_signature_verifies_after_a_round_trip(product: Record) -> None:
 
 def test_every_digest_of_a_fresh_signature_is_cut_out(product: Record) -> None:
     # The codec's frozen digest is the signer's: otherwise nothing would be cut out.
-    _, signatures = record_codec._split_signatures(product.values)
+    _, signatures, _ = record_codec._split(product.values)
     [(position, indexes, _, header, pieces)] = signatures
     assert product.values[position]["type"] == "HS_SIGNATURE"
     assert header.startswith(b'{"alg":"EdDSA","kid":')
@@ -171,7 +171,7 @@ def test_a_digest_that_no_longer_matches_its_value_is_kept() -> None:
     assert [v["index"] for v in record.values] == [1, 400, 2000]
     record.values[2] = _value(2000, "name", "changed behind the node's back")
     blob = _assert_round_trip(record)
-    _, [(_, indexes, *_)] = record_codec._split_signatures(record.values)
+    _, [(_, indexes, *_)], _ = record_codec._split(record.values)
     assert indexes == [1]
     assert _token(decode(blob)) == _token(record)
 
@@ -207,7 +207,7 @@ def test_odd_digest_entries_stay_in_the_payload(entries: Any) -> None:
     values = [_value(1, "URL", "https://a.test")]
     record = Record("88.168.1/T", [*values, _signature(values, "88.168.1/T", digests=entries)])
     _assert_round_trip(record)
-    _, [(_, indexes, *_)] = record_codec._split_signatures(record.values)
+    _, [(_, indexes, *_)], _ = record_codec._split(record.values)
     assert indexes == []
 
 
@@ -217,7 +217,7 @@ def test_a_payload_with_a_nul_byte_keeps_the_signature_whole() -> None:
     record = Record("88.168.1/T", [_value(400, "HS_SIGNATURE", token)])
     assert b"\x00" in jws.b64url_decode(token.split(".")[1])
     _assert_round_trip(record)
-    assert record_codec._split_signatures(record.values)[1] == []
+    assert record_codec._split(record.values)[1] == []
 
 
 def test_duplicate_indexes_and_odd_values_round_trip() -> None:
@@ -245,7 +245,7 @@ def test_a_value_that_json_changes_keeps_its_digest(data: Any) -> None:
     plain = _value(1, "URL", "https://a.test")
     record = Record("88.168.1/K", [plain, odd, _signature([plain, odd], "88.168.1/K")])
     assert _token(decode(encode(record))) == _token(record)
-    _, [(_, indexes, *_)] = record_codec._split_signatures(record.values)
+    _, [(_, indexes, *_)], _ = record_codec._split(record.values)
     assert indexes == [1]
 
 
