@@ -19,7 +19,7 @@ from idcore.identifier import fold
 from idcore.record_codec import FORMAT_DEFLATE_1
 from idcore.redis_store import RedisStore
 from idcore.signing import digests
-from idcore.sqlite_store import SQLiteStore
+from idcore.sqlite_store import MMAP_BYTES, SQLiteStore
 from idcore.store import LOG_ID_META, LogEntry, LogMismatch, Record, Store, final_state
 from tests.support.redis_server import _free_port
 
@@ -741,6 +741,23 @@ def test_durability_is_reported(store: Store, backend: str) -> None:
         assert (info["journal_mode"], info["synchronous"]) == ("wal", "full")
     else:
         assert info["appendonly"] == "yes"
+
+
+def test_sqlite_connections_read_through_a_memory_map(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "mapped.sqlite3")
+    store.put_many([_record("88.168.1/Mapped-1")])
+    sizes: list[int] = []
+
+    def read() -> None:
+        # Each thread's connection: the map is set where it is opened.
+        assert store.get("88.168.1/MAPPED-1") is not None
+        sizes.append(store._conn().execute("PRAGMA mmap_size").fetchone()[0])
+
+    read()
+    worker = threading.Thread(target=read)
+    worker.start()
+    worker.join()
+    assert sizes == [MMAP_BYTES, MMAP_BYTES]
 
 
 @pytest.mark.redis
