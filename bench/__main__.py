@@ -17,7 +17,7 @@ from typing import Any
 from bench import batch, resolve, scale, trace
 from bench.config import BenchConfig
 from bench.load import pick_tool
-from bench.nodes import StoreKind, running
+from bench.nodes import BenchEnv, StoreKind, running
 from bench.plan import plan_markdown
 from bench.report import (
     RESULTS_DIR,
@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", help="comma-separated connection counts (1,16,64)")
     p.add_argument("--repeats", type=int, help="runs per trace case")
     p.add_argument("--tool", choices=["auto", "wrk", "python"], help="load generator")
-    p.add_argument("--workers", type=int, help="gunicorn workers per node (node default)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="gunicorn workers per node for every benchmark (default: one per core, and 1 "
+        "for trace, whose cold cache needs a single worker)",
+    )
     p.add_argument("--threads", type=int, help="gunicorn threads per worker (node default)")
     p.add_argument(
         "--node-env",
@@ -123,21 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         if store == "redis" and not redis_available():
             console.print("[yellow]redis-server is not installed: Redis benchmarks skipped")
             continue
-        with running(
-            store, workers=cfg.workers, threads=cfg.threads, node_env=dict(cfg.node_env)
-        ) as env:
-            console.rule(f"{store}: nodes up at {env.top} (top) and {env.home} (home)")
-            found: list[Result] = []
-            if "resolve" in chosen:
-                found.append(resolve.run(env, cfg))
-            if "trace" in chosen:
-                found.append(trace.run(env, cfg))
-            if "scale" in chosen:
-                found.extend(scale.run(env, cfg))
-            elif "batch" in chosen:
-                found.extend(batch.run(env, cfg))
+        for workers, names in _hierarchies(cfg, chosen):
+            run_cfg = cfg.with_workers(workers)
+            with running(
+                store, workers=workers, threads=cfg.threads, node_env=dict(cfg.node_env)
+            ) as env:
+                console.rule(
+                    f"{store}: nodes up at {env.top} (top) and {env.home} (home), "
+                    f"{workers} worker(s) per node"
+                )
+                found = _run_benchmarks(env, run_cfg, names)
             for result in found:
-                result.config = {**cfg.to_json(), **result.config}
+                result.config = {**run_cfg.to_json(), **result.config}
                 write_result(result, machine, cfg.results)
             results.extend(found)
     finish_machine(machine)
@@ -147,6 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     print_targets(results)
     write_summary(results, machine, cfg.results)
     return 0
+
+
+def _hierarchies(cfg: BenchConfig, chosen: set[str]) -> list[tuple[int, list[str]]]:
+    """Benchmarks grouped by the workers per node they run with (BenchConfig.workers_for)."""
+    groups: dict[int, list[str]] = {}
+    for name in BENCHMARKS:
+        if name in chosen:
+            groups.setdefault(cfg.workers_for(name), []).append(name)
+    return list(groups.items())
+
+
+def _run_benchmarks(env: BenchEnv, cfg: BenchConfig, names: list[str]) -> list[Result]:
+    """Run the named benchmarks on one hierarchy, in BENCHMARKS order."""
+    found: list[Result] = []
+    if "resolve" in names:
+        found.append(resolve.run(env, cfg))
+    if "trace" in names:
+        found.append(trace.run(env, cfg))
+    if "scale" in names:
+        found.extend(scale.run(env, cfg))
+    elif "batch" in names:
+        found.extend(batch.run(env, cfg))
+    return found
 
 
 def write_summary(results: list[Result], machine: dict[str, Any], directory: Path) -> None:

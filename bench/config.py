@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class BenchConfig:
     repeats: int = 30
     tool: Tool = "auto"
     workers: int | None = None
+    """gunicorn workers per node for every benchmark; None: see workers_for()."""
     threads: int | None = None
     node_env: tuple[tuple[str, str], ...] = ()
     """Extra IDR_* settings for every node, e.g. (("IDR_ACCESS_LOG", "false"),)."""
@@ -47,6 +49,22 @@ class BenchConfig:
             "repeats": 5,
         }
         return cls(**{**base, **overrides})
+
+    def workers_for(self, benchmark: str) -> int:
+        """Workers per node for a benchmark: --workers if given, else as a 2-core box runs.
+
+        Throughput is measured with one worker per core, as a node on such a box is
+        deployed (`IDR_WORKERS`): one worker runs Python on one core at a time. The
+        trace runs with one worker per node, so that clearing the top-level node's
+        recursion cache makes the next trace cold (each worker has its own cache).
+        """
+        if self.workers is not None:
+            return self.workers
+        return 1 if benchmark == "trace" else max(1, os.cpu_count() or 1)
+
+    def with_workers(self, workers: int) -> BenchConfig:
+        """This configuration with the worker count a hierarchy was started with."""
+        return replace(self, workers=workers)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, for the result files."""

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from bench.__main__ import _hierarchies
 from bench.batch import PATTERN, Bodies, bench_handle
+from bench.config import BenchConfig
 from bench.load import Paths, run_load
 from bench.report import Result, Target, summary_markdown
 from bench.trace import count_waves
@@ -92,3 +94,21 @@ def test_waves_count_the_longest_chain_of_dependent_fetches() -> None:
     # A cycle ends: each identifier is fetched once.
     loop = {"88.168.1/X": _edges("88.168.1/Y"), "88.168.1/Y": _edges("88.168.1/X")}
     assert count_waves("88.168.1/X", loop) == 2
+
+
+def test_throughput_runs_one_worker_per_core_and_the_trace_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    every = {"resolve", "trace", "batch", "scale"}
+    # Trace alone on a hierarchy of single workers: its cache clear must reach them all.
+    assert _hierarchies(BenchConfig.short(), every) == [
+        (2, ["resolve", "batch", "scale"]),
+        (1, ["trace"]),
+    ]
+    assert _hierarchies(BenchConfig.short(), {"trace"}) == [(1, ["trace"])]
+    # --workers: one hierarchy for everything.
+    assert _hierarchies(BenchConfig.short(workers=3), every) == [
+        (3, ["resolve", "trace", "batch", "scale"])
+    ]
+    assert BenchConfig.short().with_workers(2).to_json()["workers"] == 2
