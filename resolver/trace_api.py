@@ -9,6 +9,7 @@ each record of the answer carries its `trust` verdict.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -54,6 +55,9 @@ class NodeFetch:
         self.nodes: dict[str, NodeInfo] = {}
         self._lock = threading.Lock()
         self._homes: dict[tuple[str, bool], Delegation | None] = {}
+        # The registry as of the trace's start: one read of its log position, not one per
+        # prefix the trace meets.
+        self._delegation: Callable[[Handle], Delegation | None] = self.registry.pinned()
 
     def __call__(self, text: str) -> tuple[list[dict[str, Any]], str]:
         """The public values of a record and the base URL of the node that holds it."""
@@ -100,7 +104,7 @@ class NodeFetch:
         return self._homes[key]
 
     def _lookup(self, handle: Handle) -> Delegation | None:
-        found = self.registry.delegation(handle)
+        found = self._delegation(handle)
         if found is None or (handle.is_prefix_record and fold(found.prefix) == fold(handle.suffix)):
             self._remember(NodeInfo(self.own_url, self.own_name, None, self.own_prefix))
             return None

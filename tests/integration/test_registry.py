@@ -108,3 +108,39 @@ def test_a_second_store_on_the_same_data_invalidates_too(logged: Store, tmp_path
     finally:
         other.close()
     assert _home(registry, "88.169.1/BOARD") == "http://127.0.0.1:9169"
+
+
+def test_a_pinned_registry_reads_the_log_position_once(logged: Store) -> None:
+    """A trace's many lookups: one position read, and what was written after it not seen."""
+    logged.put_many([_prefix("88.168", "http://127.0.0.1:9168")])
+    counting = PositionCountingStore(logged)
+    registry = Registry(counting, "88")
+    lookup = registry.pinned()
+    for handle in ("88.168.1/WARD", "88.168.2/BED", "88.169.1/BOARD", "88.168.1/WARD"):
+        lookup(parse_handle(handle))
+    assert counting.positions == 1
+    # One read per prefix chain not read before (88.168.1, 88.168.2, 88.169.1); the
+    # repeated identifier's prefix is answered from the lookups already made.
+    assert counting.reads == 3
+    found = lookup(parse_handle("88.168.1/WARD"))
+    assert found is not None and found.base_url == "http://127.0.0.1:9168"
+    logged.put_many([_prefix("88.168.1", "http://127.0.0.1:9200")])
+    assert lookup(parse_handle("88.168.1/DESK")) is not None
+    # The registry itself reads the position again and sees the write at once.
+    assert _home(registry, "88.168.1/WARD") == "http://127.0.0.1:9200"
+    again = registry.pinned()(parse_handle("88.168.1/WARD"))
+    assert again is not None and again.base_url == "http://127.0.0.1:9200"
+    assert counting.positions == 3
+
+
+class PositionCountingStore(CountingStore):
+    """A real store that counts its get_many calls and its log position reads."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.positions = 0
+
+    def log_position(self) -> tuple[str | None, int]:
+        self.positions += 1
+        position: tuple[str | None, int] = self.inner.log_position()
+        return position
