@@ -51,7 +51,25 @@ _sha256 = hashlib.sha256
 
 
 def value_digest(value: dict[str, Any]) -> str:
-    """base64url SHA-256 of the canonical JSON of a value's index, type and data."""
+    """base64url SHA-256 of the canonical JSON of a value's index, type and data.
+
+    Short string values are remembered by their content (_DIGESTS): checking a trace's
+    records recomputes each value's digest, and records repeat most of their values
+    (template, materials, makers, trace inputs) from one record and one trace to the next.
+    """
+    index, vtype, data = value["index"], value["type"], value["data"]
+    if type(index) is int and type(vtype) is str and type(data) is dict and len(data) == 2:
+        fmt, inner = data.get("format"), data.get("value")
+        if type(fmt) is str and type(inner) is str:
+            memo = (index, vtype, fmt, inner)
+            digest = _DIGESTS.get(memo)
+            if digest is None:
+                digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
+                if len(inner) <= _ENTRY_TEXT_MAX:
+                    if len(_DIGESTS) >= _ENTRIES_MAX:
+                        _DIGESTS.clear()
+                    _DIGESTS[memo] = digest
+            return digest
     return b64url(_sha256(digest_input(value)).digest())
 
 
@@ -164,6 +182,9 @@ memo is dropped when full, so it stays within a few megabytes.
 """
 _ENTRIES_MAX = 4096
 _ENTRY_TEXT_MAX = 128
+_DIGESTS: dict[tuple[int, str, str, str], str] = {}
+"""value_digest() of short string values, by (index, type, format, value); bounded as
+_ENTRIES is (dropped whole when it holds _ENTRIES_MAX)."""
 
 
 def string_entry(index: int, vtype: str, fmt: str, inner: str) -> str:

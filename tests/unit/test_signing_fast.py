@@ -8,6 +8,7 @@ module, and a batch pins the key ring: each is checked here against what it repl
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import time
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from idcore.signing import (
     digests,
     parse_signature,
     payload_json,
+    value_digest,
 )
 from idcore.store import Record
 from idcore.values import now_iso
@@ -120,6 +122,38 @@ def test_the_entry_memo_stays_bounded_and_exact() -> None:
     payload_json("i", "s", 1, "p", [{**long_value, "data": {"format": "string", "value": "x"}}])
     as_text = {"index": "2", "type": "DESC", "data": {"format": "string", "value": "x"}}
     assert b'"index":"2"' in payload_json("i", "s", 1, "p", [as_text])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUE)
+def test_a_remembered_digest_is_the_digest_of_the_value(value: dict[str, Any]) -> None:
+    expected = b64url(
+        hashlib.sha256(
+            canonical({"index": value["index"], "type": value["type"], "data": value["data"]})
+        ).digest()
+    )
+    assert value_digest(value) == expected
+    assert value_digest(value) == expected  # the second time from the memo, if kept
+
+
+def test_the_digest_memo_stays_bounded_and_tells_values_apart() -> None:
+    signing._DIGESTS.clear()
+    for n in range(signing._ENTRIES_MAX + 10):
+        value_digest({"index": 2, "type": "DESC", "data": {"format": "string", "value": f"v{n}"}})
+    assert 0 < len(signing._DIGESTS) <= signing._ENTRIES_MAX
+    signing._DIGESTS.clear()
+    value_digest({"index": 2, "type": "DESC", "data": {"format": "string", "value": "x" * 500}})
+    assert not signing._DIGESTS, "long values are hashed every time, never kept"
+    # The same text under another index, type or format: another digest.
+    base = {"index": 2, "type": "DESC", "data": {"format": "string", "value": "x"}}
+    variants = [
+        base,
+        {**base, "index": 3},
+        {**base, "type": "NAME"},
+        {**base, "data": {"format": "hex", "value": "x"}},
+        {**base, "index": True},
+    ]
+    assert len({value_digest(v) for v in variants}) == len(variants)
 
 
 @settings(max_examples=200, deadline=None)
