@@ -11,11 +11,12 @@ whole trace. The result is a `Trace` (clients/trace_result.py).
 
 from __future__ import annotations
 
+import selectors
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import requests
 from requests import PreparedRequest, Response
@@ -73,6 +74,34 @@ class BatchFetch(Protocol):
         ...
 
 
+class Pending(Protocol):
+    """A batch on its way (StartFetch.start_many): wait for its socket, then finish()."""
+
+    expires_at: float
+    """When (time.monotonic) its answer is late: then expire()."""
+
+    def fileno(self) -> int | None:
+        """The socket to wait on until it is readable; None: finish() at once."""
+        ...
+
+    def finish(self) -> list[Fetched]:
+        """The records in order, as fetch_many gives them (raising as it does)."""
+        ...
+
+    def expire(self) -> list[Fetched]:
+        """Give up on the answer (its connection is closed): what each record then gets."""
+        ...
+
+
+@runtime_checkable
+class StartFetch(BatchFetch, Protocol):
+    """A batch fetch whose requests can be sent now and read later, all on one thread."""
+
+    def start_many(self, handles: list[str]) -> Pending:
+        """Send the request for records of one group; raise only if it could not be sent."""
+        ...
+
+
 MAX_BATCH = 50
 
 
@@ -98,8 +127,13 @@ def _timed(fetch: Fetch, handle: str) -> list[_Outcome]:
 
 def _timed_many(batch: BatchFetch, hops: list[Hop]) -> list[_Outcome]:
     began = time.monotonic()
+    return _outcomes(lambda: batch.fetch_many([hop.handle for hop in hops]), hops, began)
+
+
+def _outcomes(read: Callable[[], list[Fetched]], hops: list[Hop], began: float) -> list[_Outcome]:
+    """The outcome of each hop of a batch, from what `read` gives (or raises)."""
     try:
-        results = batch.fetch_many([hop.handle for hop in hops])
+        results = read()
     except Exception as exc:  # the whole batch failed: so did each of its records
         return [_Outcome(error=exc, elapsed=time.monotonic() - began) for _ in hops]
     elapsed = time.monotonic() - began
@@ -150,10 +184,13 @@ def run_trace(
     walk = Walk(root, max_depth=max_depth, max_records=max_records, enterprises=enterprises)
     began = time.monotonic()
     stop_at = began + deadline
+    verdicts: dict[str, Verdict] = {}
+    if isinstance(batch, StartFetch):
+        asked = _walk_on_one_thread(walk, batch, stop_at, deadline, verify, verdicts)
+        return _finished(walk, began, asked, deadline, verify, verdicts)
     asked = 0
     pending: dict[Future[list[_Outcome]], list[Hop]] = {}
     landed: list[tuple[str, list[dict[str, Any]]]] = []
-    verdicts: dict[str, Verdict] = {}
     pool = executor or ThreadPoolExecutor(max(1, workers), thread_name_prefix="idr-trace")
     try:
         while True:
@@ -183,7 +220,7 @@ def run_trace(
                     if outcome.values is not None and hop.kind == "record":
                         landed.append((hop.handle, outcome.values))
             if time.monotonic() >= stop_at and not walk.done:
-                walk.abandon("deadline", f"not resolved within the trace deadline of {deadline}s")
+                walk.abandon("deadline", _late(deadline))
                 break
     finally:
         # Abandoned requests finish in the background; nobody waits for them.
@@ -192,12 +229,112 @@ def run_trace(
         else:
             for future in pending:
                 future.cancel()
+    return _finished(walk, began, asked, deadline, verify, verdicts)
+
+
+def _late(deadline: float) -> str:
+    return f"not resolved within the trace deadline of {deadline}s"
+
+
+def _raise(exc: Exception) -> list[Fetched]:
+    raise exc
+
+
+def _finished(
+    walk: Walk,
+    began: float,
+    asked: int,
+    deadline: float,
+    verify: Check | None,
+    verdicts: dict[str, Verdict],
+) -> Trace:
+    """The trace of a finished walk, every record with its verdict (checked now if not yet)."""
     result = _build(walk, time.monotonic() - began, asked, deadline)
     if verify is not None:
         for rec in result.records:
             found = verdicts.get(rec.handle)
             rec.trust = found if found is not None else verify(rec.handle, rec.values)
     return result
+
+
+def _walk_on_one_thread(
+    walk: Walk,
+    batch: StartFetch,
+    stop_at: float,
+    deadline: float,
+    verify: Check | None,
+    verdicts: dict[str, Verdict],
+) -> int:
+    """The fetch loop of run_trace on the calling thread alone; the number of hops asked.
+
+    Every batch the walk queues is sent at once, and each answer is read when its socket
+    turns readable: no thread hands answers to another under the interpreter lock (on
+    a busy node that hand-off, both ways, cost about as much as the fetch itself).
+    Signatures are checked while answers are on their way, one record at a time, and an
+    answer that has arrived is always landed first.
+    """
+    asked = 0
+    landed: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def land(hops: list[Hop], outcomes: list[_Outcome]) -> None:
+        for hop, outcome in zip(hops, outcomes, strict=True):
+            _land(walk, hop, outcome)
+            if outcome.values is not None and hop.kind == "record":
+                landed.append((hop.handle, outcome.values))
+
+    with selectors.DefaultSelector() as selector:
+        try:
+            while True:
+                taken = walk.take()
+                asked += len(taken)
+                answered = False
+                for hops in _grouped(taken, batch):
+                    began = time.monotonic()
+                    try:
+                        pending = batch.start_many([hop.handle for hop in hops])
+                        fd = pending.fileno()
+                    except Exception as exc:  # not sent: every record of it failed
+                        land(
+                            hops,
+                            [_Outcome(error=exc, elapsed=time.monotonic() - began)] * len(hops),
+                        )
+                        answered = True
+                        continue
+                    if fd is None:
+                        land(hops, _outcomes(pending.finish, hops, began))
+                        answered = True
+                    else:
+                        selector.register(fd, selectors.EVENT_READ, (pending, hops, began))
+                if answered:
+                    continue  # what landed may have queued more: take it before waiting
+                if not selector.get_map():
+                    break
+                while verify is not None and landed and not selector.select(0):
+                    handle, values = landed.pop(0)
+                    verdicts[handle] = verify(handle, values)
+                waiting = [key.data for key in selector.get_map().values()]
+                soonest = min(stop_at, *(pending.expires_at for pending, _, _ in waiting))
+                events = selector.select(max(0.0, soonest - time.monotonic()))
+                for key, _ in events:
+                    pending, hops, began = key.data
+                    selector.unregister(key.fileobj)
+                    land(hops, _outcomes(pending.finish, hops, began))
+                now = time.monotonic()
+                for key in list(selector.get_map().values()):
+                    pending, hops, began = key.data
+                    if now >= pending.expires_at:
+                        selector.unregister(key.fileobj)
+                        land(hops, _outcomes(pending.expire, hops, began))
+                if now >= stop_at and not walk.done:
+                    walk.abandon(
+                        "deadline", f"not resolved within the trace deadline of {deadline}s"
+                    )
+                    break
+        finally:
+            # Abandoned requests: their connections are closed, never read or reused.
+            for key in list(selector.get_map().values()):
+                key.data[0].expire()
+    return asked
 
 
 def _land(walk: Walk, hop: Hop, outcome: _Outcome) -> None:

@@ -2,15 +2,17 @@
 
 The trace runs in-process: each hop finds its secondary node in the prefix registry and
 fetches through the node's Upstream (with its TTL cache), never by HTTP to ourselves.
+It runs on the request's own thread: each node's share of what the walk has queued is one
+multi-get, all sent at once and read as their answers arrive (NodeFetch.start_many).
 Every record's signature is checked against the node's own key (the anchor clients pin):
 each record of the answer carries its `trust` verdict.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -21,6 +23,7 @@ from clients.tracer import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_RECORDS,
     Fetched,
+    Pending,
     run_trace,
 )
 from clients.trust import Anchor, Verifier
@@ -30,16 +33,13 @@ from idcore.records import RecordService
 from idcore.trust_api import TRUST, NodeTrust
 from idcore.web import json_response, query_float
 from resolver.delegation import Delegation, Registry
-from resolver.upstream import Upstream, UpstreamGatewayError, UpstreamTimeout
+from resolver.upstream import PendingMany, Upstream, UpstreamGatewayError, UpstreamTimeout
 
 # What a caller may ask for at most: a trace must not tie up a node for long.
 MAX_DEADLINE = 10.0
 MAX_DEPTH = 64
 MAX_RECORDS = 2000
 VERIFIER = "idr.trust.verifier"
-POOL = "idr.trace.pool"
-POOL_THREADS = 32
-_pool_lock = threading.Lock()
 
 
 class NodeFetch:
@@ -95,6 +95,31 @@ class NodeFetch:
                 out[i] = result if isinstance(result, BaseException) else (result, base)
         return [r for r in out if r is not None]
 
+    def start_many(self, texts: list[str]) -> Pending:
+        """fetch_many, sent now and read when its socket is readable (clients/tracer.py).
+
+        The records of one group: of this node (answered at once) or of one other node
+        (one multi-get on its way); a mix of nodes is fetched at once instead.
+        """
+        out: list[Fetched | None] = [None] * len(texts)
+        remote: dict[str, list[tuple[int, Handle]]] = {}
+        for i, text in enumerate(texts):
+            try:
+                handle = parse_handle(text)
+                found = self._home(handle)
+                if found is None:
+                    out[i] = (self.records.resolve(handle), self.own_url)
+                else:
+                    remote.setdefault(found.base_url, []).append((i, handle))
+            except HandleError as exc:
+                out[i] = exc
+        if len(remote) > 1:
+            return _Answered(self.fetch_many(texts))
+        if not remote:
+            return _Answered([r for r in out if r is not None])
+        ((base, items),) = remote.items()
+        return _NodePending(self.upstream.start_many(base, [h for _, h in items]), out, items, base)
+
     def _home(self, handle: Handle) -> Delegation | None:
         """The delegation of the node that homes `handle`; None where this node does."""
         # One trace asks about few prefixes many times: each is looked up once per trace.
@@ -114,6 +139,63 @@ class NodeFetch:
     def _remember(self, info: NodeInfo) -> None:
         with self._lock:
             self.nodes.setdefault(info.url, info)
+
+
+class _Answered:
+    """A group answered at once (tracer Pending)."""
+
+    expires_at = math.inf
+
+    def __init__(self, results: list[Fetched]) -> None:
+        self._results = results
+
+    def fileno(self) -> int | None:
+        """Nothing to wait for."""
+        return None
+
+    def finish(self) -> list[Fetched]:
+        """The records in order."""
+        return self._results
+
+    def expire(self) -> list[Fetched]:
+        """Never late."""
+        return self._results
+
+
+class _NodePending:
+    """One node's multi-get on its way, with the group's records of this node (tracer Pending)."""
+
+    def __init__(
+        self,
+        pending: PendingMany,
+        out: list[Fetched | None],
+        items: list[tuple[int, Handle]],
+        base: str,
+    ) -> None:
+        self._pending = pending
+        self._out = out
+        self._items = items
+        self._base = base
+        self.expires_at = pending.expires_at
+
+    def fileno(self) -> int | None:
+        """The multi-get's socket (None if it was answered at once)."""
+        return self._pending.fileno()
+
+    def finish(self) -> list[Fetched]:
+        """The records in order; raises if the multi-get failed as a whole."""
+        return self._merge(self._pending.finish())
+
+    def expire(self) -> list[Fetched]:
+        """The multi-get is given up on: its records time out."""
+        late = self._pending.expire()
+        return self._merge([late] * len(self._items))
+
+    def _merge(self, results: list[list[dict[str, Any]] | HandleError]) -> list[Fetched]:
+        out = list(self._out)
+        for (i, _), result in zip(self._items, results, strict=True):
+            out[i] = result if isinstance(result, BaseException) else (result, self._base)
+        return [r for r in out if r is not None]
 
 
 def _describe(found: Delegation) -> NodeInfo:
@@ -145,22 +227,6 @@ def node_verifier(app: Flask) -> Verifier:
     return verifier
 
 
-def trace_pool(app: Flask) -> ThreadPoolExecutor:
-    """The node's fetch threads, shared by every trace.
-
-    Long-lived rather than made per trace: a new thread costs its start and, on the
-    first read, a new store connection (SQLite opens one per thread).
-    """
-    pool: ThreadPoolExecutor | None = app.extensions.get(POOL)
-    if pool is None:
-        with _pool_lock:  # made in the worker on first use: threads do not survive a fork
-            pool = app.extensions.get(POOL)
-            if pool is None:
-                pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="idr-trace")
-                app.extensions[POOL] = pool
-    return pool
-
-
 def server_trace(
     app: Flask,
     text: str,
@@ -179,7 +245,6 @@ def server_trace(
         max_depth=max_depth,
         max_records=max_records,
         verify=node_verifier(app).check,
-        executor=trace_pool(app),
         batch=fetch,
     )
     result.label_nodes(fetch.nodes.values())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +22,7 @@ from idcore.errors import (
     error_for_code,
 )
 from idcore.identifier import Handle
-from resolver.connections import Connections
+from resolver.connections import Connections, Sent
 
 _NOT_FOUND: list[dict[str, Any]] = []
 MULTI_GET_HANDLES = 50
@@ -80,6 +82,54 @@ class Upstream:
         MULTI_GET_HANDLES identifiers. An error of the request itself (timeout, node
         unreachable) is raised; a node without the multi-get route is asked one by one.
         """
+        out, missing = self._from_cache(handles)
+        for start in range(0, len(missing), MULTI_GET_HANDLES):
+            chunk = missing[start : start + MULTI_GET_HANDLES]
+            url = _multi_get_url(base_url, handles, chunk)
+            status, body = self._request(base_url, url, handles[chunk[0]].text, lenient=True)
+            self._land(base_url, handles, chunk, status, body, out)
+        return [r for r in out if r is not None]
+
+    def start_many(self, base_url: str, handles: Sequence[Handle]) -> PendingMany:
+        """fetch_many, sent now and read later, when its socket is readable (this thread).
+
+        A trace waits on many of these at once in one thread (clients/tracer.py) instead of
+        handing each to a thread of its own. Cached answers, more than one multi-get's
+        worth, or a node reached through a mounted adapter: fetched at once instead.
+        """
+        out, missing = self._from_cache(handles)
+        if not missing:
+            return PendingMany.done([r for r in out if r is not None])
+        url = _multi_get_url(base_url, handles, missing)
+        if len(missing) > MULTI_GET_HANDLES or self.session.get_adapter(url) is not self._adapter:
+            return PendingMany.done(self.fetch_many(base_url, handles))
+        text = handles[missing[0]].text
+        try:
+            sent = self.connections.start(url, self.timeout)
+        except Exception as exc:
+            raise self._failure(exc, base_url, text) from None
+
+        def finish() -> list[list[dict[str, Any]] | HandleError]:
+            try:
+                status, raw = sent.finish()
+            except Exception as exc:
+                raise self._failure(exc, base_url, text) from None
+            status, body = self._decode(base_url, text, status, raw, lenient=True)
+            self._land(base_url, handles, missing, status, body, out)
+            return [r for r in out if r is not None]
+
+        def expire() -> HandleError:
+            sent.abandon()
+            return UpstreamTimeout(
+                f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
+            )
+
+        return PendingMany(sent, finish, expire, time.monotonic() + self.timeout)
+
+    def _from_cache(
+        self, handles: Sequence[Handle]
+    ) -> tuple[list[list[dict[str, Any]] | HandleError | None], list[int]]:
+        """Cached answers in place (None where there is none) and the positions missing."""
         out: list[list[dict[str, Any]] | HandleError | None] = []
         missing: list[int] = []
         for i, handle in enumerate(handles):
@@ -89,24 +139,30 @@ class Upstream:
                 out.append(exc)
             if out[-1] is None:
                 missing.append(i)
-        for start in range(0, len(missing), MULTI_GET_HANDLES):
-            chunk = missing[start : start + MULTI_GET_HANDLES]
-            query = "&".join(f"handle={quote(handles[i].text, safe='/')}" for i in chunk)
-            url = f"{base_url}/api/batch/handles?{query}"
-            status, body = self._request(base_url, url, handles[chunk[0]].text, lenient=True)
-            items = body.get("results")
-            if status in (404, 405) and not isinstance(items, list):
-                for i in chunk:  # a node without the route (not this emulator's)
-                    out[i] = self._one(base_url, handles[i])
-                continue
-            if status != 200 or not isinstance(items, list) or len(items) != len(chunk):
-                raise ServerError(
-                    f"node {base_url} answered a multi-get with HTTP {status}",
-                    handle=handles[chunk[0]].text,
-                )
-            for i, item in zip(chunk, items, strict=True):
-                out[i] = self._item(base_url, handles[i], item)
-        return [r for r in out if r is not None]
+        return out, missing
+
+    def _land(
+        self,
+        base_url: str,
+        handles: Sequence[Handle],
+        chunk: list[int],
+        status: int,
+        body: dict[str, Any],
+        out: list[list[dict[str, Any]] | HandleError | None],
+    ) -> None:
+        """Put a multi-get's answer for `chunk` (positions in handles) into `out`."""
+        items = body.get("results")
+        if status in (404, 405) and not isinstance(items, list):
+            for i in chunk:  # a node without the route (not this emulator's)
+                out[i] = self._one(base_url, handles[i])
+            return
+        if status != 200 or not isinstance(items, list) or len(items) != len(chunk):
+            raise ServerError(
+                f"node {base_url} answered a multi-get with HTTP {status}",
+                handle=handles[chunk[0]].text,
+            )
+        for i, item in zip(chunk, items, strict=True):
+            out[i] = self._item(base_url, handles[i], item)
 
     def _one(self, base_url: str, handle: Handle) -> list[dict[str, Any]] | HandleError:
         try:
@@ -155,14 +211,26 @@ class Upstream:
         """
         try:
             status, raw = self._send(url)
-        except (TimeoutError, requests.Timeout):
-            raise UpstreamTimeout(
+        except Exception as exc:
+            raise self._failure(exc, base_url, text) from None
+        return self._decode(base_url, text, status, raw, lenient)
+
+    def _failure(self, exc: Exception, base_url: str, text: str) -> Exception:
+        """The gateway error for a request that failed, or `exc` itself if it is no such."""
+        if isinstance(exc, TimeoutError | requests.Timeout):
+            return UpstreamTimeout(
                 f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
-            ) from None
-        except (OSError, http.client.HTTPException, requests.RequestException) as exc:
-            raise UpstreamGatewayError(
+            )
+        if isinstance(exc, OSError | http.client.HTTPException | requests.RequestException):
+            return UpstreamGatewayError(
                 f"node {base_url} is unreachable: {type(exc).__name__}", url=base_url, handle=text
-            ) from None
+            )
+        return exc
+
+    def _decode(
+        self, base_url: str, text: str, status: int, raw: bytes, lenient: bool
+    ) -> tuple[int, dict[str, Any]]:
+        """The JSON object of an answer; ServerError if it has none (see _request)."""
         try:
             body = jsontext.loads(raw)
         except ValueError:
@@ -211,3 +279,44 @@ class Upstream:
         # An adapter mounted for this node (an in-process hierarchy's WSGI apps).
         resp = self.session.get(url, timeout=self.timeout)
         return resp.status_code, resp.content
+
+
+def _multi_get_url(base_url: str, handles: Sequence[Handle], chunk: list[int]) -> str:
+    """The multi-get URL for the handles at positions `chunk`."""
+    query = "&".join(f"handle={quote(handles[i].text, safe='/')}" for i in chunk)
+    return f"{base_url}/api/batch/handles?{query}"
+
+
+class PendingMany:
+    """A multi-get on its way (Upstream.start_many), or one already answered.
+
+    Wait until fileno() is readable, then finish(); expire() once its time is up.
+    """
+
+    def __init__(
+        self,
+        sent: Sent | None,
+        finish: Callable[[], list[list[dict[str, Any]] | HandleError]],
+        expire: Callable[[], HandleError],
+        expires_at: float,
+    ) -> None:
+        self._sent = sent
+        self.finish = finish
+        """The records in order, as fetch_many gives them (it raises as fetch_many does)."""
+        self.expire = expire
+        """Give up on the answer: the error each of its records then gets."""
+        self.expires_at = expires_at
+        """When (time.monotonic) the node's answer is late: then expire()."""
+
+    @classmethod
+    def done(cls, results: list[list[dict[str, Any]] | HandleError]) -> PendingMany:
+        """An answer that needs no waiting."""
+
+        def expire() -> HandleError:
+            raise AssertionError("an answered multi-get never expires")
+
+        return cls(None, lambda: results, expire, math.inf)
+
+    def fileno(self) -> int | None:
+        """The socket to wait on; None if finish() can be called at once."""
+        return None if self._sent is None else self._sent.fileno()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import deque
 from typing import Any
 
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from clients.tracer import run_trace
 from clients.walk import Hop, Walk, trace_edges
+from idcore.errors import NodeTimeout
 
 Graph = dict[str, list[tuple[str, str]]]
 
@@ -251,3 +254,118 @@ def test_answers_in_any_order_give_the_same_walk(
         (v.hop.handle, v.hop.depth, v.hop.parent) for v in ordered.records
     ]
     assert walk.edges == ordered.edges
+
+
+# --- the one-thread fetch loop (batches read when their socket is readable) ---------------
+
+
+class _Pending:
+    """A batch whose answer arrives on a real socket pair: readable once `ready` is written."""
+
+    def __init__(self, results: list[Any], ready: bool, expires_at: float) -> None:
+        self._read, self._write = socket.socketpair()
+        self._results = results
+        self.expires_at = expires_at
+        self.expired = False
+        if ready:
+            self._write.send(b"x")
+
+    def fileno(self) -> int | None:
+        return self._read.fileno()
+
+    def finish(self) -> list[Any]:
+        self._close()
+        return self._results
+
+    def expire(self) -> list[Any]:
+        self.expired = True
+        self._close()
+        return [NodeTimeout("the node did not answer", url="http://slow") for _ in self._results]
+
+    def _close(self) -> None:
+        self._read.close()
+        self._write.close()
+
+
+class _SocketFetch:
+    """A StartFetch over an in-memory graph: each prefix is a node, each batch one request."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        silent: frozenset[str] = frozenset(),
+        refused: frozenset[str] = frozenset(),
+        timeout: float = 30.0,
+    ) -> None:
+        self.by_key = {k.upper(): v for k, v in graph.items()}
+        self.silent, self.refused, self.timeout = silent, refused, timeout
+        self.started: list[_Pending] = []
+        self.batches: list[list[str]] = []
+
+    def group(self, handle: str) -> str:
+        return handle.split("/")[0]
+
+    def fetch_many(self, handles: list[str]) -> list[Any]:
+        raise AssertionError("the one-thread loop starts batches, it never fetches them")
+
+    def start_many(self, handles: list[str]) -> _Pending:
+        self.batches.append(handles)
+        if any(h in self.refused for h in handles):
+            raise ConnectionRefusedError("the node refused the connection")
+        results = [(_values(self.by_key.get(h.upper(), [])), "node") for h in handles]
+        ready = not any(h in self.silent for h in handles)
+        pending = _Pending(results, ready, time.monotonic() + self.timeout)
+        self.started.append(pending)
+        return pending
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs())
+def test_the_one_thread_loop_walks_as_the_threaded_one(graph: Graph) -> None:
+    by_key = {k.upper(): v for k, v in graph.items()}
+
+    def fetch(handle: str) -> tuple[list[dict[str, Any]], str]:
+        return _values(by_key[handle.upper()]), "node"
+
+    batch = _SocketFetch(graph)
+    one_thread = run_trace(_name(0), fetch, batch=batch, enterprises=False)
+    threaded = run_trace(_name(0), fetch, enterprises=False)
+    assert {r.handle.upper() for r in one_thread.records} == {
+        r.handle.upper() for r in threaded.records
+    }
+    assert one_thread.edges == threaded.edges and one_thread.complete
+    assert all(len({batch.group(h) for h in hops}) == 1 for hops in batch.batches)
+
+
+def test_the_one_thread_loop_ends_by_its_deadline_and_drops_what_is_on_its_way() -> None:
+    graph = {"88.168.1/R": [("TRACE.INPUT", "88.170.1/SLOW"), ("TRACE.INPUT", "88.169.1/OK")]}
+    batch = _SocketFetch(graph, silent=frozenset({"88.170.1/SLOW"}))
+    began = time.monotonic()
+    result = run_trace("88.168.1/R", lambda h: ([], "n"), batch=batch, deadline=0.3)
+    assert time.monotonic() - began < 1.0
+    assert [r.handle for r in result.records] == ["88.168.1/R", "88.169.1/OK"]
+    assert [(e.handle, e.reason) for e in result.errors] == [("88.170.1/SLOW", "deadline")]
+    (slow,) = [p for p, hops in zip(batch.started, batch.batches, strict=True) if "SLOW" in hops[0]]
+    assert slow.expired, "the request still on its way is given up (its connection closed)"
+
+
+def test_a_batch_late_past_its_timeout_fails_as_a_timeout() -> None:
+    graph = {"88.168.1/R": [("TRACE.INPUT", "88.170.1/SLOW"), ("TRACE.INPUT", "88.169.1/OK")]}
+    batch = _SocketFetch(graph, silent=frozenset({"88.170.1/SLOW"}), timeout=0.2)
+    result = run_trace("88.168.1/R", lambda h: ([], "n"), batch=batch, deadline=5)
+    assert [r.handle for r in result.records] == ["88.168.1/R", "88.169.1/OK"]
+    assert [(e.handle, e.reason) for e in result.errors] == [("88.170.1/SLOW", "timeout")]
+    assert result.elapsed < 2
+
+
+def test_a_batch_that_cannot_be_sent_fails_its_records_and_the_walk_goes_on() -> None:
+    graph = {
+        "88.168.1/R": [("TRACE.INPUT", "88.170.1/DOWN"), ("TRACE.INPUT", "88.169.1/OK")],
+        "88.169.1/OK": [("TRACE.INPUT", "88.171.1/DEEP")],
+    }
+    batch = _SocketFetch(graph, refused=frozenset({"88.170.1/DOWN"}))
+    result = run_trace("88.168.1/R", lambda h: ([], "n"), batch=batch)
+    assert [r.handle for r in result.records] == ["88.168.1/R", "88.169.1/OK", "88.171.1/DEEP"]
+    (error,) = result.errors
+    assert (error.handle, error.reason) == ("88.170.1/DOWN", "error")
+    assert "refused" in error.message
