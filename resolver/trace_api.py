@@ -77,22 +77,10 @@ class NodeFetch:
 
     def fetch_many(self, texts: list[str]) -> list[Fetched]:
         """Records in order, each node's in one multi-get; each failure in its own place."""
-        out: list[Fetched | None] = [None] * len(texts)
-        remote: dict[str, list[tuple[int, Handle]]] = {}
-        for i, text in enumerate(texts):
-            try:
-                handle = parse_handle(text)
-                found = self._home(handle)
-                if found is None:
-                    out[i] = (self.records.resolve(handle), self.own_url)
-                else:
-                    remote.setdefault(found.base_url, []).append((i, handle))
-            except HandleError as exc:
-                out[i] = exc
+        out, remote = self._split(texts)
         for base, items in remote.items():
             results = self.upstream.fetch_many(base, [h for _, h in items])
-            for (i, _), result in zip(items, results, strict=True):
-                out[i] = result if isinstance(result, BaseException) else (result, base)
+            out = _merged(out, items, results, base)
         return [r for r in out if r is not None]
 
     def start_many(self, texts: list[str]) -> Pending:
@@ -101,6 +89,18 @@ class NodeFetch:
         The records of one group: of this node (answered at once) or of one other node
         (one multi-get on its way); a mix of nodes is fetched at once instead.
         """
+        out, remote = self._split(texts)
+        if len(remote) > 1:
+            return _Answered(self.fetch_many(texts))
+        if not remote:
+            return _Answered([r for r in out if r is not None])
+        ((base, items),) = remote.items()
+        return _NodePending(self.upstream.start_many(base, [h for _, h in items]), out, items, base)
+
+    def _split(
+        self, texts: list[str]
+    ) -> tuple[list[Fetched | None], dict[str, list[tuple[int, Handle]]]]:
+        """This node's records and failures in place (None elsewhere); the rest by node."""
         out: list[Fetched | None] = [None] * len(texts)
         remote: dict[str, list[tuple[int, Handle]]] = {}
         for i, text in enumerate(texts):
@@ -113,12 +113,7 @@ class NodeFetch:
                     remote.setdefault(found.base_url, []).append((i, handle))
             except HandleError as exc:
                 out[i] = exc
-        if len(remote) > 1:
-            return _Answered(self.fetch_many(texts))
-        if not remote:
-            return _Answered([r for r in out if r is not None])
-        ((base, items),) = remote.items()
-        return _NodePending(self.upstream.start_many(base, [h for _, h in items]), out, items, base)
+        return out, remote
 
     def _home(self, handle: Handle) -> Delegation | None:
         """The delegation of the node that homes `handle`; None where this node does."""
@@ -192,10 +187,21 @@ class _NodePending:
         return self._merge([late] * len(self._items))
 
     def _merge(self, results: list[list[dict[str, Any]] | HandleError]) -> list[Fetched]:
-        out = list(self._out)
-        for (i, _), result in zip(self._items, results, strict=True):
-            out[i] = result if isinstance(result, BaseException) else (result, self._base)
+        out = _merged(self._out, self._items, results, self._base)
         return [r for r in out if r is not None]
+
+
+def _merged(
+    out: list[Fetched | None],
+    items: list[tuple[int, Handle]],
+    results: list[list[dict[str, Any]] | HandleError],
+    base: str,
+) -> list[Fetched | None]:
+    """`out` with one node's answers (or errors) put at their items' places."""
+    merged = list(out)
+    for (i, _), result in zip(items, results, strict=True):
+        merged[i] = result if isinstance(result, BaseException) else (result, base)
+    return merged
 
 
 def _describe(found: Delegation) -> NodeInfo:
