@@ -236,10 +236,6 @@ def _late(deadline: float) -> str:
     return f"not resolved within the trace deadline of {deadline}s"
 
 
-def _raise(exc: Exception) -> list[Fetched]:
-    raise exc
-
-
 def _finished(
     walk: Walk,
     began: float,
@@ -294,10 +290,8 @@ def _walk_on_one_thread(
                         pending = batch.start_many([hop.handle for hop in hops])
                         fd = pending.fileno()
                     except Exception as exc:  # not sent: every record of it failed
-                        land(
-                            hops,
-                            [_Outcome(error=exc, elapsed=time.monotonic() - began)] * len(hops),
-                        )
+                        elapsed = time.monotonic() - began
+                        land(hops, [_Outcome(error=exc, elapsed=elapsed) for _ in hops])
                         answered = True
                         continue
                     if fd is None:
@@ -326,9 +320,7 @@ def _walk_on_one_thread(
                         selector.unregister(key.fileobj)
                         land(hops, _outcomes(pending.expire, hops, began))
                 if now >= stop_at and not walk.done:
-                    walk.abandon(
-                        "deadline", f"not resolved within the trace deadline of {deadline}s"
-                    )
+                    walk.abandon("deadline", _late(deadline))
                     break
         finally:
             # Abandoned requests: their connections are closed, never read or reused.

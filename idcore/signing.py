@@ -61,16 +61,19 @@ def value_digest(value: dict[str, Any]) -> str:
     if type(index) is int and type(vtype) is str and type(data) is dict and len(data) == 2:
         fmt, inner = data.get("format"), data.get("value")
         if type(fmt) is str and type(inner) is str:
-            memo = (index, vtype, fmt, inner)
-            digest = _DIGESTS.get(memo)
-            if digest is None:
-                digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
-                if len(inner) <= _ENTRY_TEXT_MAX:
-                    if len(_DIGESTS) >= _ENTRIES_MAX:
-                        _DIGESTS.clear()
-                    _DIGESTS[memo] = digest
-            return digest
+            return _string_digest(index, vtype, fmt, inner)
     return b64url(_sha256(digest_input(value)).digest())
+
+
+def _string_digest(index: int, vtype: str, fmt: str, inner: str) -> str:
+    """value_digest() of a value whose data is `{format, value}`, both strings (_DIGESTS)."""
+    memo = (index, vtype, fmt, inner)
+    digest = _DIGESTS.get(memo)
+    if digest is None:
+        digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
+        if len(inner) <= _ENTRY_TEXT_MAX:
+            _remember(_DIGESTS, memo, digest)
+    return digest
 
 
 def digest_input(value: dict[str, Any]) -> bytes:
@@ -195,10 +198,10 @@ def string_entry(index: int, vtype: str, fmt: str, inner: str) -> str:
     memo = (index, vtype, fmt, inner)
     entry = _ENTRIES.get(memo)
     if entry is None:
-        digest = b64url(_sha256(_string_input(index, vtype, fmt, inner)).digest())
+        digest = _string_digest(index, vtype, fmt, inner)
         entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
         if len(inner) <= _ENTRY_TEXT_MAX:
-            _remember(memo, entry)
+            _remember(_ENTRIES, memo, entry)
     return entry
 
 
@@ -214,14 +217,15 @@ def admin_entry(index: int, vtype: str, handle: str, ref: int, bits: str) -> str
         digest = b64url(_sha256(text).digest())
         entry = f'{{"index":{index},"sha256":"{digest}","type":{_ascii(vtype)}}}'
         if len(handle) <= _ENTRY_TEXT_MAX:
-            _remember(memo, entry)
+            _remember(_ENTRIES, memo, entry)
     return entry
 
 
-def _remember(memo: tuple[Any, ...], entry: str) -> None:
-    if len(_ENTRIES) >= _ENTRIES_MAX:
-        _ENTRIES.clear()
-    _ENTRIES[memo] = entry
+def _remember(memos: dict[Any, str], memo: tuple[Any, ...], text: str) -> None:
+    """Keep `text` under `memo`; a memo that is full is dropped whole first."""
+    if len(memos) >= _ENTRIES_MAX:
+        memos.clear()
+    memos[memo] = text
 
 
 def digest_entry(value: dict[str, Any]) -> str:

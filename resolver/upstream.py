@@ -120,9 +120,7 @@ class Upstream:
 
         def expire() -> HandleError:
             sent.abandon()
-            return UpstreamTimeout(
-                f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
-            )
+            return self._late(base_url, text)
 
         return PendingMany(sent, finish, expire, time.monotonic() + self.timeout)
 
@@ -218,14 +216,18 @@ class Upstream:
     def _failure(self, exc: Exception, base_url: str, text: str) -> Exception:
         """The gateway error for a request that failed, or `exc` itself if it is no such."""
         if isinstance(exc, TimeoutError | requests.Timeout):
-            return UpstreamTimeout(
-                f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
-            )
+            return self._late(base_url, text)
         if isinstance(exc, OSError | http.client.HTTPException | requests.RequestException):
             return UpstreamGatewayError(
                 f"node {base_url} is unreachable: {type(exc).__name__}", url=base_url, handle=text
             )
         return exc
+
+    def _late(self, base_url: str, text: str) -> UpstreamTimeout:
+        """The error of a request the node did not answer within the timeout."""
+        return UpstreamTimeout(
+            f"node {base_url} did not answer within {self.timeout}s", url=base_url, handle=text
+        )
 
     def _decode(
         self, base_url: str, text: str, status: int, raw: bytes, lenient: bool
